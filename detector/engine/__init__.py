@@ -1,0 +1,1 @@
+"""Numba kernels over numpy arrays: decode, flow table, match, timing."""
