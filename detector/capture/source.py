@@ -1,0 +1,242 @@
+"""CaptureSource: any pcap or pcapng input (file, gzip/xz/zstd file, stdin) -> RecordBatch.
+
+An uncompressed regular file is mapped (np.frombuffer over mmap, zero copy) and
+walked in place. Everything else is a stream read into one bounded buffer: walk
+the complete records, yield them, move the incomplete tail to the front, read
+more. The walker kernels are the same in both cases (walkers.py).
+"""
+
+import logging
+import mmap
+import os
+import stat
+
+import numpy as np
+
+from detector.capture.magic import (
+    SNIFF_BYTES, read_pcap_header, sniff_compression, sniff_format,
+)
+from detector.capture.streams import open_stream
+from detector.capture.walk_common import REASON_TEXT, WALK_CORRUPT, WALK_NEED_MORE, WALK_OK
+from detector.capture.walkers import (
+    MIN_RECORD_BYTES, PcapngWalker, PcapWalker, make_batch, new_record_arrays,
+)
+from detector.errors import CaptureError
+
+log = logging.getLogger(__name__)
+
+MIN_STREAM_BUFFER = 64          # bytes; the buffer grows past this for big records
+NOT_A_CAPTURE = "not a pcap or pcapng capture"
+
+
+def open_capture(path, batch_records=65536, stream_buffer_bytes=16 << 20):
+    """Open a capture for reading in batches.
+
+    Parameters
+    ----------
+    path                : str  file path, or "-" for stdin (a pipe, possibly compressed)
+    batch_records       : int  most records per RecordBatch (>= 1)
+    stream_buffer_bytes : int  stream buffer size in bytes (compressed files, stdin);
+                               grows only for a record larger than it, up to one
+                               record (pcap) or block (pcapng, 16 MiB) at most
+
+    Raises CaptureError (only) for a missing or unreadable file, an empty input,
+    an input that is not pcap/pcapng ("not a pcap or pcapng capture") and a classic
+    pcap header with a link type outside SUPPORTED_LINKTYPES ("unsupported link type N").
+    """
+    return CaptureSource(path, batch_records, stream_buffer_bytes)
+
+
+class CaptureSource:
+    """Records of one capture, handed out as RecordBatch objects by `batches()`.
+
+    path         str         as given ("-" = stdin)
+    format       str         "pcap" | "pcapng"
+    compression  str | None  None | "gzip" | "xz" | "zstd"
+    bytes_total  int | None  size of the (compressed) file in bytes; None for stdin/pipes
+    bytes_done   int         bytes of the (compressed) input read so far, for progress
+    records      int         records yielded so far
+    """
+
+    def __init__(self, path, batch_records=65536, stream_buffer_bytes=16 << 20):
+        self.path = str(path)
+        self.format = None
+        self.compression = None
+        self.bytes_total = None
+        self.bytes_done = 0
+        self.records = 0
+        self._batch_records = max(1, int(batch_records))
+        self._file = None
+        self._mmap = None
+        self._buf = None          # whole mmap (mmap mode) or the stream buffer
+        self._stream = None
+        self._fill = 0            # valid bytes in the stream buffer
+        self._started = False
+        try:
+            self._open(max(MIN_STREAM_BUFFER, int(stream_buffer_bytes)))
+        except CaptureError:
+            self.close()
+            raise
+        except (OSError, ValueError) as exc:
+            self.close()
+            raise CaptureError(self.path, f"cannot read: {exc}") from None
+
+    # --- opening --------------------------------------------------------------------
+    def _open(self, buffer_bytes):
+        if self.path != "-":
+            try:
+                self._file = open(self.path, "rb", buffering=0)
+            except OSError as exc:
+                raise CaptureError(self.path, f"cannot open: {exc.strerror or exc}") from None
+            st = os.fstat(self._file.fileno())
+            if stat.S_ISDIR(st.st_mode):
+                raise CaptureError(self.path, "cannot open: is a directory")
+            if stat.S_ISREG(st.st_mode):
+                self.bytes_total = st.st_size
+                if st.st_size == 0:
+                    raise CaptureError(self.path, "empty file", byte_offset=0, record_index=0)
+                head = os.pread(self._file.fileno(), SNIFF_BYTES, 0)
+                if sniff_compression(head) is None:
+                    self._open_mmap(st.st_size)
+                    return
+        self._open_stream(buffer_bytes)
+
+    def _open_mmap(self, size):
+        self._mmap = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
+        if hasattr(self._mmap, "madvise"):
+            self._mmap.madvise(mmap.MADV_SEQUENTIAL)
+        self._buf = np.frombuffer(self._mmap, dtype=np.uint8)
+        self._fill = size
+        self._walker = self._make_walker(self._buf[:24])
+
+    def _open_stream(self, buffer_bytes):
+        raw, self._file = self._file, None
+        self._stream = open_stream(self.path, raw)
+        self.compression = self._stream.compression
+        self.bytes_total = self._stream.bytes_total
+        self._buf = np.empty(buffer_bytes, dtype=np.uint8)
+        view = memoryview(self._buf)
+        while self._fill < 24 and not self._stream.eof:
+            self._fill += self._stream.fill(view[self._fill:])
+        self.bytes_done = self._stream.bytes_done
+        if self._fill == 0:
+            if self._stream.error:
+                raise CaptureError(self.path, self._stream.error, byte_offset=0, record_index=0)
+            raise CaptureError(self.path, "empty input" if self.path == "-" else
+                               "empty capture", byte_offset=0, record_index=0)
+        self._walker = self._make_walker(self._buf[:self._fill])
+
+    def _make_walker(self, head):
+        self.format = sniff_format(bytes(head[:4]))
+        if self.format == "pcap":
+            return PcapWalker(read_pcap_header(head, self.path))
+        if self.format == "pcapng":
+            return PcapngWalker()
+        raise CaptureError(self.path, NOT_A_CAPTURE, byte_offset=0, record_index=0)
+
+    # --- reading --------------------------------------------------------------------
+    def batches(self):
+        """Yield RecordBatch objects, in order, until the end of the capture.
+
+        On damage, every complete record before it is yielded first; then CaptureError
+        names the byte offset (in the decompressed stream) where the damage starts and
+        the number of records read. A batch's buffer is valid until the next batch.
+        """
+        if self._started:
+            raise CaptureError(self.path, "batches() can be called only once")
+        self._started = True
+        if self._mmap is not None:
+            yield from self._mmap_batches()
+        else:
+            yield from self._stream_batches()
+
+    def _arrays(self, pos, end):
+        return new_record_arrays(min(self._batch_records, (end - pos) // MIN_RECORD_BYTES + 1))
+
+    def _damage(self, status, reason, offset, message=None):
+        if message is None:
+            message = self._walker.truncated if status == WALK_NEED_MORE else REASON_TEXT[reason]
+        return CaptureError(self.path, message, byte_offset=offset, record_index=self.records)
+
+    def _mmap_batches(self):
+        buf, end, walker = self._buf, self._fill, self._walker
+        pos = walker.data_start
+        while True:
+            arrays = self._arrays(pos, end)
+            n, pos, status, reason = walker.walk(buf, pos, end, arrays)
+            self.bytes_done = pos
+            if n:
+                batch = make_batch(buf, arrays, n, self.records)
+                self.records += n
+                yield batch
+            if status == WALK_OK and pos == end:
+                return
+            if status != WALK_OK:
+                raise self._damage(status, reason, pos)
+
+    def _stream_batches(self):
+        walker, stream = self._walker, self._stream
+        pos = walker.data_start
+        base = 0                  # decompressed-stream offset of self._buf[0]
+        while True:
+            buf, fill = self._buf, self._fill
+            arrays = self._arrays(pos, fill)
+            n, pos, status, reason = walker.walk(buf, pos, fill, arrays)
+            if n:
+                batch = make_batch(buf, arrays, n, self.records)
+                self.records += n
+                yield batch
+            if status == WALK_CORRUPT:
+                raise self._damage(status, reason, base + pos)
+            if status == WALK_OK and pos < fill:
+                continue                                   # output full, more to walk
+            if stream.eof:
+                if stream.error:
+                    raise self._damage(status, reason, base + pos, stream.error)
+                if pos == fill:
+                    return
+                raise self._damage(WALK_NEED_MORE, reason, base + pos)
+            if pos:                                        # keep the incomplete tail
+                buf[:fill - pos] = buf[pos:fill]
+                base += pos
+                fill -= pos
+                pos = 0
+            if fill == len(buf):
+                buf = self._grow(buf, fill, base)
+            self._fill = fill + stream.fill(memoryview(buf)[fill:])
+            self.bytes_done = stream.bytes_done
+
+    def _grow(self, buf, fill, base):
+        """Double the stream buffer for a record bigger than it (bounded by max_unit)."""
+        if len(buf) >= self._walker.max_unit:
+            raise CaptureError(self.path, "record larger than any valid record",
+                               byte_offset=base, record_index=self.records)
+        bigger = np.empty(min(2 * len(buf), self._walker.max_unit), dtype=np.uint8)
+        bigger[:fill] = buf[:fill]
+        self._buf = bigger
+        log.debug("%s: stream buffer grown to %d bytes", self.path, len(bigger))
+        return bigger
+
+    # --- closing --------------------------------------------------------------------
+    def close(self):
+        """Release the mapping, file and stream; safe to call twice."""
+        self._buf = None
+        if self._mmap is not None:
+            try:
+                self._mmap.close()
+            except BufferError:       # a batch still holds a view; freed with it
+                pass
+            self._mmap = None
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
