@@ -76,7 +76,15 @@ PACKET_DTYPE = np.dtype([
     ("payload_offset", np.int64),  # absolute offset of L4 payload in the batch buffer
     ("payload_caplen", np.int32),  # captured L4 payload bytes (<= payload_len)
     ("payload_len", np.int32),     # L4 payload bytes on the wire, from IP lengths
+    ("l4_anomaly", np.uint8),      # L4_* below: the ports were read, the rest of the
+                                   # TCP/UDP header was cut or bogus (payload then empty)
 ])
+
+# L4 header anomalies of packets that still join their flow by their ports
+L4_CLEAN = 0
+L4_TRUNCATED = 1     # capture ends inside the TCP/UDP header, after the ports
+L4_MALFORMED = 2     # TCP data offset / UDP length contradict the IP length
+L4_ANOMALIES = ("clean", "l4_header_truncated", "l4_header_malformed")
 
 # Reasons a flow record was emitted.
 END_IDLE = 0      # no packet for idle_timeout

@@ -1,0 +1,34 @@
+"""Bounds-free byte readers for kernels: callers check `end` before reading.
+
+Every value comes back as int64 (be64 as uint64), so arithmetic on it behaves
+the same compiled and under NUMBA_DISABLE_JIT=1 (numpy uint8 would wrap).
+"""
+
+import numpy as np
+
+from detector.engine.config import kernel
+
+
+@kernel
+def be16(buf, off):
+    """Big-endian uint16 at buf[off:off+2] as int64; caller guarantees off + 2 <= end."""
+    return (np.int64(buf[off]) << 8) | np.int64(buf[off + 1])
+
+
+@kernel
+def be32(buf, off):
+    """Big-endian uint32 at buf[off:off+4] as int64; caller guarantees off + 4 <= end."""
+    return (be16(buf, off) << 16) | be16(buf, off + 2)
+
+
+@kernel
+def le32(buf, off):
+    """Little-endian uint32 at buf[off:off+4] as int64; caller guarantees off + 4 <= end."""
+    return ((np.int64(buf[off + 3]) << 24) | (np.int64(buf[off + 2]) << 16)
+            | (np.int64(buf[off + 1]) << 8) | np.int64(buf[off]))
+
+
+@kernel
+def be64(buf, off):
+    """Big-endian uint64 at buf[off:off+8] as uint64; caller guarantees off + 8 <= end."""
+    return (np.uint64(be32(buf, off)) << np.uint64(32)) | np.uint64(be32(buf, off + 4))
