@@ -36,10 +36,11 @@ def endpoint_columns(cols):
 
 def summary_line(stats: CaptureStats):
     undecodable = " ".join(f"{k}={v}" for k, v in sorted(stats.undecodable.items())) or "none"
+    anomalies = "".join(f", {k}={v}" for k, v in sorted(stats.anomalies.items()))
     rate = stats.packets_per_s
     rate_text = f"{rate / 1e6:.2f}M" if rate >= 1e6 else f"{rate / 1e3:.1f}k"
     return (f"{stats.path}: {stats.records} packets, {stats.decoded} decoded, "
-            f"undecodable: {undecodable}, {stats.flows} flows "
+            f"undecodable: {undecodable}{anomalies}, {stats.flows} flows "
             f"({stats.forced_expiries} forced expiries), {stats.elapsed_s:.3f} s, "
             f"{rate_text} packets/s")
 
@@ -47,7 +48,8 @@ def summary_line(stats: CaptureStats):
 def stats_dict(stats: CaptureStats):
     return {
         "path": stats.path, "records": stats.records, "bytes": stats.bytes,
-        "decoded": stats.decoded, "undecodable": stats.undecodable, "flows": stats.flows,
+        "decoded": stats.decoded, "undecodable": stats.undecodable,
+        "anomalies": stats.anomalies, "flows": stats.flows,
         "forced_expiries": stats.forced_expiries,
         "fragments_attributed": stats.fragments_attributed,
         "elapsed_s": round(stats.elapsed_s, 6),

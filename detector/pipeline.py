@@ -12,7 +12,7 @@ import numpy as np
 from .capture import open_capture
 from .capture.batch import RecordBatch
 from .engine.decode import decode_batch
-from .engine.dtypes import DECODE_REASONS, END_EOF, FLOW_DTYPE, PACKET_DTYPE
+from .engine.dtypes import DECODE_REASONS, END_EOF, FLOW_DTYPE, L4_ANOMALIES, PACKET_DTYPE
 from .engine.flowtable import (META_FORCED, META_FRAG_ORPHANS, META_FRAGS, META_LIVE,
                                META_OUT_N, flush_flows, new_flow_table, update_flows)
 from .errors import CaptureError
@@ -39,6 +39,7 @@ class CaptureStats:
     bytes: int = 0                 # captured bytes of all records
     decoded: int = 0
     undecodable: dict = field(default_factory=dict)   # reason -> records
+    anomalies: dict = field(default_factory=dict)     # decoded, but: reason -> packets
     flows: int = 0
     forced_expiries: int = 0
     fragments_attributed: int = 0
@@ -80,6 +81,7 @@ class FlowEngine:
         self.pkts = np.zeros(options.batch_records, PACKET_DTYPE)
         self.flow_of_packet = np.zeros(options.batch_records, np.int32)
         self.status_counts = np.zeros(len(DECODE_REASONS), np.int64)
+        self.anomaly_counts = np.zeros(len(L4_ANOMALIES), np.int64)
 
     @property
     def meta(self):
@@ -95,6 +97,8 @@ class FlowEngine:
         decode_batch(batch.buf, batch.offset, batch.caplen, batch.linktype, pkts)
         self.status_counts += np.bincount(pkts["status"], minlength=len(DECODE_REASONS))[
             :len(DECODE_REASONS)]
+        self.anomaly_counts += np.bincount(pkts["l4_anomaly"], minlength=len(L4_ANOMALIES))[
+            :len(L4_ANOMALIES)]
         i = 0
         while True:
             i = update_flows(*self.table, pkts, batch.ts_ns, batch.wirelen,
@@ -119,6 +123,8 @@ class FlowEngine:
         stats.decoded = int(self.status_counts[0])
         stats.undecodable = {DECODE_REASONS[k]: int(v)
                              for k, v in enumerate(self.status_counts) if k and v}
+        stats.anomalies = {L4_ANOMALIES[k]: int(v)
+                           for k, v in enumerate(self.anomaly_counts) if k and v}
         meta = self.meta
         if meta[META_FRAG_ORPHANS]:
             stats.undecodable["fragment_orphan"] = int(meta[META_FRAG_ORPHANS])

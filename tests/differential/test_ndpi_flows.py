@@ -15,6 +15,7 @@ import subprocess
 import pytest
 
 from detector.engine.dtypes import END_REASONS
+from detector.errors import CaptureError
 from detector.pipeline import CaptureStats, EngineOptions, iter_capture_flows
 from detector.sinks.flow_records import FlowFormatter
 from tests.corpus import corpus_dir
@@ -25,7 +26,19 @@ CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap")
 # still compared for every file.
 EXCLUDED_FLOWS = {
     "someip_sd_sample.pcap": "link type PPI (192, 802.11 radio headers) is not decoded",
+    "fuzz-2021-06-07-c6c72a0a56.pcap": "one fuzzed GTP-U packet cut inside its GTP header: "
+                                       "tshark counts the outer UDP, we count it truncated",
 }
+
+# Files whose record count differs from capinfos' by design, and why.
+EXCLUDED_COUNT = {
+    "fuzz-2021-10-13.pcap": "a fuzzed record claims caplen 524501 (> 256 KiB): we stop with "
+                            "'corrupt' at byte 24; Wireshark swaps caplen and wirelen and "
+                            "reads one cut-off record",
+    "someip_sd_sample.pcap": "link type PPI (192) is refused at open (unsupported link type)",
+}
+
+UDP_TUNNELS = {"vxlan", "gtp", "teredo"}
 
 NO_LIMITS = EngineOptions(max_flows=1 << 20, idle_timeout_s=0, active_timeout_s=0)
 
@@ -42,6 +55,24 @@ def canon(ip):
     return str(ipaddress.ip_address(ip))
 
 
+def innermost_layers(layers):
+    """tshark's protocol stack cut after the L4 header that is the flow for us.
+
+    We follow tunnels carried in UDP (VXLAN, GTP-U, Teredo) but not other
+    payloads that happen to hold packets (sFlow samples, CAPWAP, ...): for
+    those the outer UDP header is the flow.
+    """
+    kept = []
+    for i, p in enumerate(layers):
+        kept.append(p)
+        if p == "tcp":
+            break
+        if p == "udp" and not (i + 1 < len(layers) and layers[i + 1] in UDP_TUNNELS
+                               and ("ip" in layers[i + 2:] or "ipv6" in layers[i + 2:])):
+            break  # a tunnel only when an IP packet follows (GTP-C is not GTP-U)
+    return kept
+
+
 def tshark_flows(path):
     """{(transport, endpoint, endpoint): packets} of TCP/UDP packets as tshark sees them."""
     cmd = ["tshark", "-n", "-r", str(path), "-o", "ip.defragment:FALSE",
@@ -54,15 +85,15 @@ def tshark_flows(path):
     flows = collections.Counter()
     for line in out.splitlines():
         protos, ip_s, ip_d, ip6_s, ip6_d, tsp, tdp, usp, udp_ = line.split("|")
-        layers = protos.split(":")
-        l4_at = max((i for i, p in enumerate(layers) if p in ("tcp", "udp")), default=None)
-        if l4_at is None:
-            continue
-        if any(p in ("icmp", "icmpv6") for p in layers[:l4_at]):
+        layers = innermost_layers(protos.split(":"))
+        if layers[-1] not in ("tcp", "udp"):
+            continue  # not TCP/UDP inside the encapsulations we decode (e.g. Teredo ICMPv6)
+        if any(p in ("icmp", "icmpv6") for p in layers):
             continue  # a TCP/UDP header quoted inside an ICMP error: an ICMP packet
-        ip_layers = [p for p in layers[:l4_at] if p in ("ip", "ipv6")]
-        if not ip_layers or any(p in ("ip", "ipv6") for p in layers[l4_at:]):
-            continue  # no IP, or the innermost IP packet is not TCP/UDP (e.g. Teredo)
+        l4_at = len(layers) - 1
+        ip_layers = [p for p in layers if p in ("ip", "ipv6")]
+        if not ip_layers:
+            continue
         inner = ip_layers[-1]
         # the n-th occurrence of ip / ipv6 fields matches the n-th ip / ipv6 layer
         nth = sum(1 for p in ip_layers if p == inner) - 1
@@ -70,8 +101,9 @@ def tshark_flows(path):
         dst = (ip_d if inner == "ip" else ip6_d).split(",")[nth]
         transport = layers[l4_at]
         sp, dp = (tsp, tdp) if transport == "tcp" else (usp, udp_)
-        # the innermost L4 header is the last occurrence of that protocol's ports
-        sp, dp = int(sp.split(",")[-1]), int(dp.split(",")[-1])
+        # the n-th occurrence of a port field belongs to the n-th layer of that protocol
+        k = layers.count(transport) - 1
+        sp, dp = int(sp.split(",")[k]), int(dp.split(",")[k])
         a, b = (canon(src), sp), (canon(dst), dp)
         flows[(transport, *sorted((a, b)))] += 1
     return flows
@@ -105,7 +137,15 @@ def test_flows_match_tshark(name):
     if shutil.which("tshark") is None or shutil.which("capinfos") is None:
         pytest.fail("tshark/capinfos missing: ./install.sh installs them")
     path = corpus_dir() / "ndpi" / name
+    if name in EXCLUDED_COUNT:
+        try:
+            stats, _ = minewatch_flows(path)
+            assert stats.error is not None
+        except CaptureError:
+            pass
+        return
     stats, ours = minewatch_flows(path)
+    assert stats.error is None
     assert stats.records == capinfos_count(path)
     if name in EXCLUDED_FLOWS:
         return
