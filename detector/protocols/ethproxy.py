@@ -1,0 +1,75 @@
+"""Ethash "eth-proxy" (ETHPROXY) and node getwork message parser (PROTOCOLS.md §5.1, §9.3).
+
+Spec: ethereum-mining/ethminer libpoolprotocols/stratum/EthStratumClient.cpp
+(ETHPROXY mode), https://github.com/ethereum-mining/ethminer. Only the four
+mining methods count; every other ``eth_*`` call (eth_blockNumber, eth_call,
+...) is ordinary node RPC and returns None. Work is an array
+``[header_hash, seed_hash, boundary(, block_number)]`` of 0x-hex strings, sent
+as the ``eth_getWork`` result or pushed response-shaped (``"id": 0``).
+"""
+
+from __future__ import annotations
+
+from .jsonrpc import coerce_message
+from .message import (CONCLUSIVE, ETHPROXY, KIND_JOB, KIND_LOGIN, KIND_OTHER, KIND_SHARE,
+                      STRONG, TOCLIENT, TOSERVER, WEAK, MiningMessage, as_int, is_hex,
+                      message_id, untrusted_text)
+
+ETH_SUBMIT_LOGIN = "eth_submitLogin"
+ETH_GET_WORK = "eth_getWork"
+ETH_SUBMIT_WORK = "eth_submitWork"
+ETH_SUBMIT_HASHRATE = "eth_submitHashrate"
+HASH_HEX = 64
+NONCE_HEX = 16
+ALGORITHM = "ethash"
+
+
+def _msg(kind, strength, direction, sig, obj, **fields) -> MiningMessage:
+    return MiningMessage(kind=kind, variant=ETHPROXY, strength=strength, direction=direction,
+                         signature=f"ethproxy.{sig}", method=obj.get("method"),
+                         msg_id=message_id(obj), specific=True, **fields)
+
+
+def is_work_shape(result) -> bool:
+    """[0x+64 hex header, 0x+64 hex seed, 0x+hex boundary (<= 64 digits), ...]."""
+    return (isinstance(result, list) and 3 <= len(result) <= 4
+            and is_hex(result[0], HASH_HEX, prefixed=True)
+            and is_hex(result[1], HASH_HEX, prefixed=True)
+            and is_hex(result[2], prefixed=True) and 3 <= len(result[2]) <= 2 + HASH_HEX)
+
+
+def parse(message: dict | bytes, direction: str) -> MiningMessage | None:
+    """Parse one eth-proxy / getwork message; None for non-mining Ethereum RPC."""
+    obj = coerce_message(message)
+    if obj is None:
+        return None
+    method, params = obj.get("method"), obj.get("params")
+    if direction == TOSERVER and isinstance(method, str):
+        params = params if isinstance(params, list) else []
+        if method == ETH_SUBMIT_LOGIN:
+            extra = untrusted_text(obj.get("worker"))
+            return _msg(KIND_LOGIN, CONCLUSIVE, direction, "submit_login", obj,
+                        worker=untrusted_text(params[0]) if params else None,
+                        workers_extra=(f"worker:{extra}",) if extra else ())
+        if method == ETH_SUBMIT_WORK:
+            shaped = (len(params) == 3 and is_hex(params[0], NONCE_HEX, prefixed=True)
+                      and is_hex(params[1], HASH_HEX, prefixed=True)
+                      and is_hex(params[2], HASH_HEX, prefixed=True))
+            extra = untrusted_text(obj.get("worker"))
+            return _msg(KIND_SHARE, CONCLUSIVE if shaped else STRONG, direction, "submit_work",
+                        obj, algo=ALGORITHM,
+                        workers_extra=(f"worker:{extra}",) if extra else ())
+        if method == ETH_SUBMIT_HASHRATE:
+            rate = as_int(params[0]) if params else None
+            return _msg(KIND_OTHER, CONCLUSIVE, direction, "submit_hashrate", obj,
+                        reported_hashrate_hs=float(rate) if rate is not None else None)
+        if method == ETH_GET_WORK:
+            return _msg(KIND_OTHER, WEAK, direction, "get_work", obj)
+        return None
+    if direction == TOCLIENT and method is None and is_work_shape(obj.get("result")):
+        result = obj["result"]
+        height = as_int(result[3]) if len(result) > 3 else None
+        return _msg(KIND_JOB, STRONG, direction, "work", obj, is_reply=message_id(obj) not in (0, None),
+                    result_ok=True, job_id=result[0][:18], target=result[2][2:],
+                    target_format="boundary", algo=ALGORITHM, height=height)
+    return None

@@ -1,0 +1,505 @@
+"""Per-flow slow-path state: framing, pairing, share counts and the is-mining decision.
+
+The engine calls :meth:`MiningSession.feed` with reassembled payload bytes of
+one direction (``"toserver"``/``"toclient"``, client = flow initiator), in
+order. Each direction is framed on its own: newline JSON-RPC, HTTP/1.x or
+plaintext Stratum V2 (detected from its first bytes). Parsed messages are
+paired by JSON-RPC id (FIFO per id: some miners reuse one id for every
+submit), so shares are counted accepted/rejected by the pool's reply.
+
+Decision (PROTOCOLS.md §13, §14): each distinct evidence signature has a
+strength; one *conclusive* message in its expected direction is enough, a
+*strong* one needs a second distinct indication, *weak* ones only add score.
+A generic method name never counts: parsers only return a message when the
+mining shape is there. ``confidence`` is ``"dpi"`` when mining messages were
+seen from both sides (or a request was answered), else ``"dpi_partial"``;
+``score`` is the noisy-or of the evidence weights.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+from .. import hashrate as hr
+from . import dispatch, http_mining, stratum_v2
+from .jsonrpc import DEFAULT_MAX_LINE_BYTES, EVENT_LINE_TOO_LONG, decode_json, split_lines
+from .message import (CONCLUSIVE, DIRECTIONS, ETHEREUMSTRATUM_1, ETHEREUMSTRATUM_2, ETHPROXY,
+                      GETBLOCKTEMPLATE, GETWORK, KIND_DIFFICULTY, KIND_JOB,
+                      KIND_REPLY, KIND_SHARE, KIND_SHARE_RESULT, KIND_TARGET,
+                      STRATUM_V1, STRATUM_V2, STRONG, TOCLIENT, TOSERVER, WEAK, XMRIG, ZCASH,
+                      MiningMessage)
+
+log = logging.getLogger(__name__)
+
+STRENGTH_WEIGHT = {CONCLUSIVE: 0.9, STRONG: 0.6, WEAK: 0.25}
+MINING_SCORE_THRESHOLD = 0.7
+FIRST_BYTES_KEPT = 4096
+MAX_PENDING_REQUESTS = 1024
+MAX_SHARE_RECORDS = 4096
+MAX_JOB_TARGETS = 256
+MAX_WORKERS = 16
+MAX_EVENTS = 32
+MAX_DIFFICULTY_HISTORY = 64
+DEFAULT_MAX_HTTP_BYTES = 256 * 1024
+
+MODE_JSON = "json"
+MODE_HTTP = "http"
+MODE_SV2 = "sv2"
+MODE_OTHER = "other"
+
+EVENT_BAD_DIRECTION = "bad_direction"
+EVENT_HTTP_TOO_LONG = "http_too_long"
+EVENT_HTTP_MALFORMED = "http_malformed"
+EVENT_SV2_MALFORMED = "sv2_malformed"
+EVENT_PENDING_OVERFLOW = "pending_overflow"
+EVENT_SHARE_RECORDS_TRUNCATED = "share_records_truncated"
+EVENT_NOISE_HANDSHAKE = "noise_handshake"
+
+# variant -> hash family for hashes per share (§12.1)
+VARIANT_FAMILY = {
+    STRATUM_V1: hr.FAMILY_SHA256D, XMRIG: hr.FAMILY_CRYPTONOTE, ETHPROXY: hr.FAMILY_ETHASH,
+    ETHEREUMSTRATUM_1: hr.FAMILY_ETHASH_STRATUM, ETHEREUMSTRATUM_2: hr.FAMILY_ETHASH,
+    ZCASH: hr.FAMILY_EQUIHASH, STRATUM_V2: hr.FAMILY_SV2, GETWORK: hr.FAMILY_GETWORK,
+    GETBLOCKTEMPLATE: hr.FAMILY_SHA256D,
+}
+ALGO_FAMILY = {"kawpow": hr.FAMILY_KAWPOW, "equihash": hr.FAMILY_EQUIHASH,
+               "ethash": hr.FAMILY_ETHASH, "scrypt": hr.FAMILY_SCRYPT}
+VARIANT_ALGORITHM = {ETHPROXY: "ethash", ZCASH: "equihash", ETHEREUMSTRATUM_2: "ethash"}
+VARIANT_COIN = {ZCASH: "ZEC"}
+
+
+@dataclass
+class _Direction:
+    """Framing state of one direction."""
+
+    mode: str | None = None
+    buffer: bytearray = field(default_factory=bytearray)
+    skip_to_lf: bool = False
+    first_bytes: bytearray = field(default_factory=bytearray)
+    bytes_seen: int = 0
+
+
+@dataclass
+class _Share:
+    """One submitted share, resolved when its reply arrives."""
+
+    ts_ns: int | None
+    difficulty: float | None
+    target: str | None
+    target_format: str | None
+    accepted: bool | None = None
+
+
+class MiningSession:
+    """Slow-path state of one flow; feed bytes in, read the verdict out.
+
+    Parameters: ``max_line_bytes`` caps one JSON line (longer lines are dropped
+    with the event ``line_too_long``); ``max_http_bytes`` caps one buffered
+    HTTP message. Nothing else grows without bound.
+    """
+
+    def __init__(self, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+                 max_http_bytes: int = DEFAULT_MAX_HTTP_BYTES):
+        self.max_line_bytes = max_line_bytes
+        self.max_http_bytes = max_http_bytes
+        self._dirs = {d: _Direction() for d in DIRECTIONS}
+        self._evidence: dict[str, dict] = {}
+        self._events: list[str] = []
+        self._pending: dict[object, deque] = {}
+        self._pending_count = 0
+        self._variant_votes: Counter = Counter()
+        self._specific_votes: Counter = Counter()
+        self._mining_dirs: set[str] = set()
+        self._paired = False
+        self._shares: deque[_Share] = deque(maxlen=MAX_SHARE_RECORDS)
+        self._job_targets: dict[str, tuple] = {}
+        self._current = (None, None, None)   # (difficulty, target, target_format) in force
+        self.worker: str | None = None
+        self.workers: list[str] = []
+        self.agent: str | None = None
+        self.algorithm: str | None = None
+        self.coin: str | None = None
+        self.pool: str | None = None
+        self.pool_port: int | None = None
+        self.shares_submitted = 0
+        self.shares_accepted = 0
+        self.shares_rejected = 0
+        self.jobs = 0
+        self.difficulty: float | None = None
+        self.difficulty_history: list[float] = []
+        self.difficulty_changes = 0
+        self.reported_hashrate_hs: float | None = None
+        self.methods: Counter = Counter()
+        self.first_submit_ts_ns: int | None = None
+        self.last_submit_ts_ns: int | None = None
+
+    # ------------------------------------------------------------ input
+
+    def feed(self, direction: str, data: bytes, frame_no: int | None = None,
+             ts_ns: int | None = None) -> list[MiningMessage]:
+        """Consume the next reassembled bytes of `direction`; returns the messages parsed."""
+        if direction not in self._dirs:
+            self._event(EVENT_BAD_DIRECTION)
+            return []
+        state = self._dirs[direction]
+        data = bytes(data)
+        if not data:
+            return []
+        if len(state.first_bytes) < FIRST_BYTES_KEPT:
+            state.first_bytes += data[:FIRST_BYTES_KEPT - len(state.first_bytes)]
+        state.bytes_seen += len(data)
+        if state.mode is None:
+            state.mode = self._detect_mode(direction, state, data)
+        if state.mode == MODE_JSON:
+            msgs = self._feed_json(direction, state, data)
+        elif state.mode == MODE_HTTP:
+            msgs = self._feed_http(direction, state, data, final=False)
+        elif state.mode == MODE_SV2:
+            msgs = self._feed_sv2(direction, state, data)
+        else:
+            msgs = []
+        for msg in msgs:
+            self._on_message(msg, frame_no, ts_ns)
+        self._check_noise()
+        return msgs
+
+    def finish(self) -> list[MiningMessage]:
+        """The flow ended: frame what is still buffered (an HTTP body without length)."""
+        msgs = []
+        for direction, state in self._dirs.items():
+            if state.mode == MODE_HTTP and state.buffer:
+                got = self._feed_http(direction, state, b"", final=True)
+                for msg in got:
+                    self._on_message(msg, None, None)
+                msgs += got
+        return msgs
+
+    def _detect_mode(self, direction: str, state: _Direction, data: bytes) -> str:
+        head = data.lstrip(b" \t\r\n\x00")
+        if head.startswith(b"{"):
+            return MODE_JSON
+        if http_mining.looks_like_http(head):
+            return MODE_HTTP
+        frame = stratum_v2.parse_frame(data)
+        if isinstance(frame, stratum_v2.Sv2Frame) and stratum_v2.parse(data, direction):
+            return MODE_SV2
+        if self._dirs[TOSERVER if direction == TOCLIENT else TOCLIENT].mode == MODE_SV2:
+            return MODE_SV2
+        if b"\n{" in data:           # picked up mid-line: resynchronise on the next line
+            state.skip_to_lf = True
+            return MODE_JSON
+        return MODE_OTHER
+
+    def _feed_json(self, direction: str, state: _Direction, data: bytes) -> list[MiningMessage]:
+        if state.skip_to_lf:
+            cut = data.find(b"\n")
+            if cut < 0:
+                return []
+            data, state.skip_to_lf = data[cut + 1:], False
+        lines, rest, events = split_lines(bytes(state.buffer) + data, self.max_line_bytes)
+        state.buffer = bytearray(rest)
+        for event in events:
+            self._event(event)
+        if EVENT_LINE_TOO_LONG in events and not rest and not data.endswith(b"\n"):
+            state.skip_to_lf = True
+        out = []
+        for line in lines:
+            msg = dispatch.parse_json(line, direction)
+            if msg is not None:
+                out.append(msg)
+        return out
+
+    def _feed_http(self, direction: str, state: _Direction, data: bytes,
+                   final: bool) -> list[MiningMessage]:
+        state.buffer += data
+        out: list[MiningMessage] = []
+        while state.buffer:
+            res = http_mining.parse_http(bytes(state.buffer), final=final)
+            if isinstance(res, http_mining.Incomplete):
+                if len(state.buffer) > self.max_http_bytes:
+                    self._event(EVENT_HTTP_TOO_LONG)
+                    state.buffer.clear()
+                break
+            if res is None:
+                self._event(EVENT_HTTP_MALFORMED)
+                state.buffer.clear()
+                break
+            del state.buffer[:res.consumed]
+            out += self._http_messages(res, direction)
+            if res.consumed == 0:
+                break
+        return out
+
+    def _http_messages(self, res, direction: str) -> list[MiningMessage]:
+        msgs = []
+        msg = http_mining.parse(res, direction)
+        if msg is not None:
+            msgs.append(msg)
+        if res.body and (msg is None or not msg.specific):
+            body = dispatch.parse_json(decode_json(res.body) or b"", direction)
+            if body is not None:
+                msgs.append(body)
+        return msgs
+
+    def _feed_sv2(self, direction: str, state: _Direction, data: bytes) -> list[MiningMessage]:
+        state.buffer += data
+        out = []
+        while True:
+            frame = stratum_v2.parse_frame(bytes(state.buffer))
+            if isinstance(frame, stratum_v2.Incomplete):
+                if len(state.buffer) > self.max_http_bytes:
+                    self._event(EVENT_SV2_MALFORMED)
+                    state.buffer.clear()
+                break
+            if frame is None:
+                self._event(EVENT_SV2_MALFORMED)
+                state.buffer.clear()
+                state.mode = MODE_OTHER
+                break
+            raw = bytes(state.buffer[:frame.consumed])
+            del state.buffer[:frame.consumed]
+            msg = stratum_v2.parse(raw, direction)
+            if msg is not None:
+                out.append(msg)
+        return out
+
+    def _check_noise(self):
+        c2s, s2c = self._dirs[TOSERVER], self._dirs[TOCLIENT]
+        if (EVENT_NOISE_HANDSHAKE not in self._events and c2s.mode == MODE_OTHER
+                and s2c.mode == MODE_OTHER
+                and stratum_v2.looks_like_noise_handshake(c2s.first_bytes, s2c.first_bytes)):
+            self._event(EVENT_NOISE_HANDSHAKE)
+            self._add_evidence("stratum-v2.noise_handshake", WEAK, "login", TOSERVER, None)
+            self._variant_votes[STRATUM_V2] += 1
+
+    # ------------------------------------------------------------ messages
+
+    def _event(self, name: str):
+        if name not in self._events and len(self._events) < MAX_EVENTS:
+            self._events.append(name)
+
+    def _add_evidence(self, signature, strength, kind, direction, frame_no):
+        entry = self._evidence.get(signature)
+        if entry is None:
+            if len(self._evidence) >= 64:
+                return
+            self._evidence[signature] = {"signature": signature, "strength": strength,
+                                         "kind": kind, "direction": direction,
+                                         "first_frame": frame_no, "count": 1}
+        else:
+            entry["count"] += 1
+
+    def _on_message(self, msg: MiningMessage, frame_no, ts_ns):
+        if msg.method:
+            self.methods[msg.method[:64]] += 1
+        evidential = not (msg.kind == KIND_REPLY and msg.variant is None)
+        if evidential:
+            self._add_evidence(msg.signature, msg.strength, msg.kind, msg.direction, frame_no)
+            if msg.variant:
+                self._variant_votes[msg.variant] += 1
+                if msg.specific:
+                    self._specific_votes[msg.variant] += 1
+            if msg.strength in (CONCLUSIVE, STRONG):
+                self._mining_dirs.add(msg.direction)
+        self._take_fields(msg)
+        if msg.is_reply or msg.kind == KIND_REPLY:
+            self._on_reply(msg, frame_no)
+        elif msg.direction == TOSERVER and msg.msg_id is not None:
+            self._remember_request(msg)
+        if msg.kind == KIND_SHARE:
+            self._on_share(msg, ts_ns)
+        elif msg.kind == KIND_SHARE_RESULT and msg.variant == STRATUM_V2:
+            if msg.result_ok:
+                self.shares_accepted += msg.accepted_count or 0
+            else:
+                self.shares_rejected += 1
+
+    def _take_fields(self, msg: MiningMessage):
+        for name in (msg.worker, *msg.workers_extra):
+            if name and name not in self.workers and len(self.workers) < MAX_WORKERS:
+                self.workers.append(name)
+        if msg.worker and self.worker is None:
+            self.worker = msg.worker
+        if msg.agent and self.agent is None:
+            self.agent = msg.agent
+        if msg.algo and (self.algorithm is None or msg.kind == KIND_JOB):
+            self.algorithm = msg.algo
+        if msg.coin and self.coin is None:
+            self.coin = msg.coin
+        if msg.pool_host and self.pool is None:
+            self.pool, self.pool_port = msg.pool_host, msg.pool_port
+        if msg.reported_hashrate_hs is not None:
+            self.reported_hashrate_hs = msg.reported_hashrate_hs
+        if msg.kind in (KIND_DIFFICULTY, KIND_TARGET) or (msg.kind == KIND_JOB and msg.target):
+            self._set_difficulty(msg)
+        if msg.kind == KIND_JOB:
+            self.jobs += 1
+            if msg.job_id is not None:
+                if len(self._job_targets) >= MAX_JOB_TARGETS:
+                    self._job_targets.pop(next(iter(self._job_targets)))
+                self._job_targets[msg.job_id] = self._current
+
+    def _set_difficulty(self, msg: MiningMessage):
+        if msg.kind == KIND_DIFFICULTY:
+            current = (msg.difficulty, None, None)
+            value = msg.difficulty
+        else:
+            current = (None, msg.target, msg.target_format)
+            value = hr.difficulty_from_target(msg.target, msg.target_format, self._family())
+        if value is None:
+            return
+        self._current = current
+        if self.difficulty is not None and value != self.difficulty:
+            self.difficulty_changes += 1
+        if self.difficulty != value:
+            self.difficulty_history.append(value)
+            del self.difficulty_history[:-MAX_DIFFICULTY_HISTORY]
+        self.difficulty = value
+
+    def _remember_request(self, msg: MiningMessage):
+        if self._pending_count >= MAX_PENDING_REQUESTS:
+            self._event(EVENT_PENDING_OVERFLOW)
+            oldest = next(iter(self._pending))
+            self._pending[oldest].popleft()
+            self._pending_count -= 1
+            if not self._pending[oldest]:
+                del self._pending[oldest]
+        self._pending.setdefault(msg.msg_id, deque()).append([msg, None])
+        self._pending_count += 1
+
+    def _on_reply(self, msg: MiningMessage, frame_no):
+        queue = self._pending.get(msg.msg_id) if msg.msg_id is not None else None
+        if not queue:
+            return
+        request, share = queue.popleft()
+        self._pending_count -= 1
+        if not queue:
+            del self._pending[msg.msg_id]
+        if request.strength in (CONCLUSIVE, STRONG) or (
+                msg.variant is not None and msg.strength in (CONCLUSIVE, STRONG)):
+            self._paired = True
+        if request.kind != KIND_SHARE:
+            return
+        self._add_evidence(f"{request.signature}.result", STRONG if request.strength != WEAK else WEAK,
+                           KIND_SHARE_RESULT, TOCLIENT, frame_no)
+        if msg.result_ok is True:
+            self.shares_accepted += 1
+            if share is not None:
+                share.accepted = True
+        elif msg.result_ok is False:
+            self.shares_rejected += 1
+            if share is not None:
+                share.accepted = False
+
+    def _on_share(self, msg: MiningMessage, ts_ns):
+        if msg.variant == STRATUM_V2:
+            self.shares_submitted += 1
+            return
+        self.shares_submitted += 1
+        if len(self._shares) == self._shares.maxlen:
+            self._event(EVENT_SHARE_RECORDS_TRUNCATED)
+        diff, target, fmt = self._job_targets.get(msg.job_id, self._current)
+        share = _Share(ts_ns, diff, target, fmt)
+        self._shares.append(share)
+        if ts_ns is not None:
+            if self.first_submit_ts_ns is None:
+                self.first_submit_ts_ns = ts_ns
+            self.last_submit_ts_ns = ts_ns
+        queue = self._pending.get(msg.msg_id) if msg.msg_id is not None else None
+        if queue and queue[-1][0] is msg:
+            queue[-1][1] = share
+
+    # ------------------------------------------------------------ verdict
+
+    @property
+    def score(self) -> float:
+        """Noisy-or of the evidence weights, in [0, 1]."""
+        miss = 1.0
+        for entry in self._evidence.values():
+            miss *= 1.0 - STRENGTH_WEIGHT[entry["strength"]]
+        return round(1.0 - miss, 4)
+
+    @property
+    def is_mining(self) -> bool:
+        """True on one conclusive message, or a strong one plus another distinct indication."""
+        strengths = [e["strength"] for e in self._evidence.values()]
+        if CONCLUSIVE in strengths:
+            return True
+        return (STRONG in strengths and len(strengths) >= 2
+                and self.score >= MINING_SCORE_THRESHOLD)
+
+    @property
+    def confidence(self) -> str | None:
+        """"dpi" (both sides seen or a request answered), "dpi_partial", or None if not mining."""
+        if not self.is_mining:
+            return None
+        if len(self._mining_dirs) == 2 or self._paired:
+            return "dpi"
+        return "dpi_partial"
+
+    @property
+    def variant(self) -> str | None:
+        """The most specific dialect seen (generic stratum-v1 only when nothing finer)."""
+        votes = self._specific_votes or self._variant_votes
+        if not votes:
+            return None
+        if GETWORK in votes and self.methods.get("getwork"):
+            return GETWORK
+        finer = {v: n for v, n in votes.items() if v not in (STRATUM_V1, GETWORK)}
+        if finer:
+            return max(finer, key=lambda v: (finer[v], v))
+        return STRATUM_V1 if STRATUM_V1 in votes else max(votes, key=lambda v: (votes[v], v))
+
+    def _family(self) -> str:
+        if self.algorithm in ALGO_FAMILY:
+            return ALGO_FAMILY[self.algorithm]
+        votes = self._specific_votes or self._variant_votes
+        finer = [v for v in votes if v != STRATUM_V1]
+        variant = finer[0] if finer else (STRATUM_V1 if votes else None)
+        return VARIANT_FAMILY.get(variant, hr.FAMILY_SHA256D)
+
+    def share_hashes(self, accepted_only: bool = True) -> list[float]:
+        """H(share) of each recorded share (accepted ones by default), in the session's family."""
+        family = self._family()
+        out = []
+        for share in self._shares:
+            if accepted_only and share.accepted is not True:
+                continue
+            hashes = hr.hashes_per_share(family, share.difficulty, share.target, share.target_format)
+            if hashes is not None:
+                out.append(hashes)
+        return out
+
+    def hashrate(self, confidence: float = 0.90) -> hr.HashrateEstimate | None:
+        """Share-based estimate over first..last submit (needs ts_ns on feed)."""
+        if self.first_submit_ts_ns is None or self.last_submit_ts_ns is None:
+            return None
+        interval_s = (self.last_submit_ts_ns - self.first_submit_ts_ns) / 1e9
+        return hr.estimate_hashrate(self.share_hashes(), interval_s, confidence)
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary of the flow's mining state (see module docstring)."""
+        variant = self.variant
+        return {
+            "is_mining": self.is_mining,
+            "variant": variant,
+            "coin": self.coin or VARIANT_COIN.get(variant),
+            "algorithm": self.algorithm or VARIANT_ALGORITHM.get(variant),
+            "worker": self.worker,
+            "workers": list(self.workers),
+            "agent": self.agent,
+            "pool": self.pool,
+            "shares_submitted": self.shares_submitted,
+            "shares_accepted": self.shares_accepted,
+            "shares_rejected": self.shares_rejected,
+            "difficulty": self.difficulty,
+            "difficulty_changes": self.difficulty_changes,
+            "jobs": self.jobs,
+            "reported_hashrate_hs": self.reported_hashrate_hs,
+            "confidence": self.confidence,
+            "score": self.score,
+            "evidence": [dict(e) for e in self._evidence.values()],
+            "events": list(self._events),
+        }

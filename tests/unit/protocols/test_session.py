@@ -1,0 +1,176 @@
+"""MiningSession: framing, pairing, counting, decision and lookalikes."""
+
+import json
+import struct
+
+import pytest
+
+from detector.protocols.session import MiningSession
+
+H64 = "ab" * 32
+NOTIFY = {"id": None, "method": "mining.notify",
+          "params": ["j1", H64, "01000000010000000000000000000000000000000000000000000000000000000000000000ffffffff2c03a1d80d",
+                     "ffff", [H64], "20000000", "17034219", "66a1f0c2", True]}
+
+
+def line(obj) -> bytes:
+    return json.dumps(obj).encode() + b"\n"
+
+
+def feed_all(sess, items):
+    for n, (direction, data) in enumerate(items, 1):
+        sess.feed(direction, data, frame_no=n, ts_ns=n * 10_000_000_000)
+    return sess
+
+
+def submit(i, job="j1"):
+    return line({"id": i, "method": "mining.submit", "params": ["acct.rig", job, "0000", "66a1f0c2", "ba3cf26d"]})
+
+
+def test_stratum_session_pairs_shares_by_id():
+    sess = feed_all(MiningSession(), [
+        ("toserver", line({"id": 1, "method": "mining.subscribe", "params": ["cgminer/4.10"]})
+         + line({"id": 2, "method": "mining.authorize", "params": ["acct.rig", "x"]})),
+        ("toclient", line({"id": 1, "result": [[["mining.notify", "a"]], "08000002", 4], "error": None})
+         + line({"id": 2, "result": True, "error": None})
+         + line({"id": None, "method": "mining.set_difficulty", "params": [1024]}) + line(NOTIFY)),
+        ("toserver", submit(3) + submit(4)),
+        ("toclient", line({"id": 3, "result": True, "error": None})),
+        ("toclient", line({"id": 4, "result": None, "error": [23, "Low difficulty share", None]})),
+        ("toclient", line({"id": None, "method": "mining.set_difficulty", "params": [2048]})),
+        ("toserver", submit(5)),
+        ("toclient", line({"id": 5, "result": True, "error": None})),
+    ])
+    d = sess.to_dict()
+    assert d["is_mining"] and d["confidence"] == "dpi" and d["variant"] == "stratum-v1"
+    assert (d["worker"], d["agent"]) == ("acct.rig", "cgminer/4.10")
+    assert (d["shares_submitted"], d["shares_accepted"], d["shares_rejected"]) == (3, 2, 1)
+    assert (d["difficulty"], d["difficulty_changes"], d["jobs"]) == (2048, 1, 1)
+    assert set(d) >= {"variant", "coin", "algorithm", "worker", "agent", "pool", "shares_submitted",
+                      "shares_accepted", "shares_rejected", "difficulty", "difficulty_changes", "jobs",
+                      "confidence", "score", "evidence", "events"}
+    assert 0.9 < d["score"] <= 1.0 and all("first_frame" in e for e in d["evidence"])
+    # job j1 was issued at difficulty 1024: both accepted shares count at 1024
+    assert sess.share_hashes() == [pytest.approx(1024 * 2 ** 48 / 0xFFFF)] * 2
+    est = sess.hashrate()
+    assert est.shares == 2 and est.low_hs < est.hashrate_hs < est.high_hs
+
+
+def test_same_id_for_every_submit_is_paired_fifo():
+    job = {"blob": "07" * 40, "job_id": "J", "target": "711b0d00"}
+    items = [("toserver", line({"id": 1, "method": "login", "params": {"login": "4abc", "pass": "x",
+                                                                        "agent": "xmr-stak-cpu/1.3.0"}})),
+             ("toclient", line({"id": 1, "jsonrpc": "2.0", "error": None,
+                                "result": {"id": "s", "job": job, "status": "OK"}}))]
+    for _ in range(3):
+        items.append(("toserver", line({"id": 1, "method": "submit", "params": {
+            "id": "s", "job_id": "J", "nonce": "98024001", "result": "c9" * 32}})))
+    items += [("toclient", line({"id": 1, "jsonrpc": "2.0", "error": None, "result": {"status": "OK"}}))] * 2
+    items += [("toclient", line({"id": 1, "jsonrpc": "2.0", "error": {"code": -1, "message": "Duplicate"}}))]
+    d = feed_all(MiningSession(), items).to_dict()
+    assert (d["variant"], d["shares_submitted"], d["shares_accepted"], d["shares_rejected"]) == ("xmrig", 3, 2, 1)
+    assert d["difficulty"] == pytest.approx(0xFFFFFFFF / 0x000D1B71)
+
+
+def test_mid_stream_pickup_is_found():
+    tail = line(NOTIFY)
+    sess = feed_all(MiningSession(), [("toclient", b'7", true]}\n' + tail[:40]), ("toclient", tail[40:]),
+                                      ("toserver", b'ab"]}\n' + submit(77))])
+    d = sess.to_dict()
+    assert d["is_mining"] and d["jobs"] == 1 and d["shares_submitted"] == 1
+
+
+def test_message_split_over_many_segments():
+    data = line(NOTIFY)
+    sess = MiningSession()
+    for i in range(0, len(data), 7):
+        sess.feed("toclient", data[i:i + 7])
+    assert sess.is_mining and sess.jobs == 1
+
+
+def test_line_too_long_event_and_recovery():
+    sess = MiningSession(max_line_bytes=200)
+    sess.feed("toclient", b'{"junk":"' + b"x" * 500)
+    sess.feed("toclient", b"x" * 500)
+    sess.feed("toclient", b'"}\n' + line(NOTIFY)[:150])
+    assert "line_too_long" in sess.to_dict()["events"]
+    small = MiningSession(max_line_bytes=4096)
+    small.feed("toclient", b"{" + b"x" * 5000 + b"\n" + line(NOTIFY))
+    assert small.is_mining and "line_too_long" in small.to_dict()["events"]
+
+
+@pytest.mark.parametrize("items", [
+    # Electrum
+    [("toserver", line({"id": 0, "method": "server.version", "params": ["electrum/4.5", "1.4"]})
+      + line({"id": 1, "method": "blockchain.headers.subscribe", "params": []})),
+     ("toclient", line({"id": 0, "result": ["ElectrumX 1.16", "1.4"]}))],
+    # LSP with Content-Length framing
+    [("toserver", b'Content-Length: 52\r\n\r\n{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}'),
+     ("toclient", b'Content-Length: 38\r\n\r\n{"jsonrpc":"2.0","id":1,"result":{}}')],
+    # chat app login + reply true
+    [("toserver", line({"method": "login", "params": {"login": "bob", "pass": "x"}, "id": 1})),
+     ("toclient", line({"id": 1, "result": True, "error": None}))],
+    # generic submit / job names
+    [("toserver", line({"method": "submit", "id": 2, "params": {"form": "contact", "text": "hi"}})),
+     ("toclient", line({"id": 2, "result": {"status": "OK"}})
+      + line({"method": "job", "params": {"title": "miner", "id": 3}}))],
+    # quoted stratum in the wrong direction (a chat server relaying a pasted log)
+    [("toclient", line({"id": 1, "method": "mining.subscribe", "params": ["x"]})
+      + line({"id": 4, "method": "mining.submit", "params": ["w", "j", "00", "00", "00"]}))],
+    # set_difficulty alone is strong but not enough
+    [("toclient", line({"id": None, "method": "mining.set_difficulty", "params": [16]}))],
+    # Ethereum node RPC over HTTP
+    [("toserver", b'POST / HTTP/1.1\r\nHost: localhost:8545\r\nContent-Type: application/json\r\n'
+                  b'Content-Length: 64\r\n\r\n{"jsonrpc":"2.0","method":"web3_clientVersion","params":[],"id":67}'),
+     ("toclient", b'HTTP/1.1 200 OK\r\nContent-Length: 56\r\n\r\n{"jsonrpc":"2.0","id":67,"result":"Geth/v1.8.2-stable"}')],
+    # TLS and binary noise
+    [("toserver", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(range(200))),
+     ("toclient", b"\x16\x03\x03\x00\x5a\x02" + bytes(range(100)))],
+])
+def test_lookalikes_are_not_mining(items):
+    d = feed_all(MiningSession(), items).to_dict()
+    assert d["is_mining"] is False and d["confidence"] is None
+
+
+def test_untrusted_strings_are_bounded_and_replaced():
+    worker = "w" * 10_000
+    raw = b'{"id":2,"method":"mining.authorize","params":["' + worker.encode() + b'\xff\xfe","x"]}\n'
+    raw2 = b'{"id":1,"method":"mining.subscribe","params":["agent\xc3\x28"]}\n'
+    sess = MiningSession(max_line_bytes=1 << 20)
+    sess.feed("toserver", raw2 + raw)
+    d = sess.to_dict()
+    assert len(d["worker"]) == 256 and "\ufffd" in d["agent"]
+    assert "x" not in json.dumps(d["evidence"])   # the password is not kept anywhere
+
+
+def test_http_getwork_session_across_segments():
+    body = b'{"method": "getwork", "params": [], "id":0}\n'
+    req = (b"POST / HTTP/1.1\r\nHost: p:8332\r\nAuthorization: Basic Qml0Y29pbjp4\r\n"
+           b"X-Mining-Extensions: midstate\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+    sess = MiningSession()
+    sess.feed("toserver", req)
+    sess.feed("toserver", body)
+    sess.feed("toclient", b"HTTP/1.1 200 OK\r\nX-Long-Polling: /LP\r\n\r\n{\"result\":null,\"error\":null,\"id\":0}")
+    sess.finish()
+    d = sess.to_dict()
+    assert (d["is_mining"], d["variant"], d["worker"], d["confidence"]) == (True, "getwork", "Bitcoin", "dpi")
+
+
+def test_stratum_v2_plaintext_session():
+    def s(x):
+        return bytes([len(x)]) + x
+    payload = bytes([0]) + struct.pack("<HHI", 2, 2, 0) + s(b"pool") + struct.pack("<H", 3336) + s(b"v") + s(b"h") + s(b"f") + s(b"d")
+    frame = b"\x00\x00\x00" + len(payload).to_bytes(3, "little") + payload
+    sess = MiningSession()
+    sess.feed("toserver", frame[:5])
+    sess.feed("toserver", frame[5:])
+    assert sess.is_mining or sess.variant is None
+    sess2 = MiningSession()
+    sess2.feed("toserver", frame)
+    assert sess2.is_mining and sess2.variant == "stratum-v2" and sess2.pool == "pool"
+
+
+def test_bad_direction_is_an_event():
+    sess = MiningSession()
+    assert sess.feed("sideways", line(NOTIFY)) == []
+    assert sess.to_dict()["events"] == ["bad_direction"] and not sess.is_mining

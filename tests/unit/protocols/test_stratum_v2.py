@@ -1,0 +1,59 @@
+"""Stratum V2 plaintext frames and the Noise handshake fingerprint."""
+
+import os
+import struct
+
+from detector.protocols import stratum_v2
+from detector.protocols.message import CONCLUSIVE
+
+
+def _str(s: bytes) -> bytes:
+    return bytes([len(s)]) + s
+
+
+def frame(msg_type: int, payload: bytes, ext: int = 0) -> bytes:
+    return struct.pack("<HB", ext, msg_type) + len(payload).to_bytes(3, "little") + payload
+
+
+SETUP = frame(0x00, bytes([0]) + struct.pack("<HHI", 2, 2, 4) + _str(b"pool.example") + struct.pack("<H", 34254)
+              + _str(b"Bitmain") + _str(b"S19") + _str(b"fw1.2") + _str(b"dev-7"))
+
+
+def test_setup_connection_is_conclusive():
+    msg = stratum_v2.parse(SETUP, "toserver")
+    assert (msg.strength, msg.variant, msg.pool_host, msg.pool_port) == (CONCLUSIVE, "stratum-v2", "pool.example", 34254)
+    setup = stratum_v2.parse_setup_connection(stratum_v2.parse_frame(SETUP).payload)
+    assert (setup.protocol, setup.flags, setup.vendor, setup.device_id) == (0, 4, "Bitmain", "dev-7")
+    assert stratum_v2.parse(SETUP, "toclient") is None
+
+
+def test_setup_connection_rejects_wrong_versions_and_truncation():
+    bad = bytearray(SETUP)
+    bad[7] = 3
+    assert stratum_v2.parse(bytes(bad), "toserver") is None
+    for cut in range(len(SETUP)):
+        msg = stratum_v2.parse(SETUP[:cut], "toserver")
+        assert msg is None
+    assert isinstance(stratum_v2.parse_frame(SETUP[:10]), stratum_v2.Incomplete)
+
+
+def test_channel_submit_and_results():
+    open_ch = frame(0x10, struct.pack("<I", 1) + _str(b"acct.worker1") + struct.pack("<f", 1.4e14) + b"\xff" * 32)
+    msg = stratum_v2.parse(open_ch, "toserver")
+    assert msg.worker == "acct.worker1" and msg.reported_hashrate_hs > 1e14
+    submit = frame(0x1A, struct.pack("<6I", 1, 2, 3, 4, 5, 6), ext=0x8000)
+    assert stratum_v2.parse(submit, "toserver").kind == "share"
+    ok = frame(0x1C, struct.pack("<3IQ", 1, 2, 5, 1000), ext=0x8000)
+    assert stratum_v2.parse(ok, "toclient").accepted_count == 5
+    target = frame(0x21, struct.pack("<I", 1) + b"\x00" * 28 + b"\xff\xff\x00\x00", ext=0x8000)
+    assert stratum_v2.parse(target, "toclient").target_format == "le256"
+
+
+def test_noise_handshake_fingerprint():
+    c2s, s2c = os.urandom(64), os.urandom(234)
+    assert stratum_v2.looks_like_noise_handshake(c2s, s2c)
+    assert stratum_v2.looks_like_noise_handshake(c2s + os.urandom(62), s2c + os.urandom(58))
+    assert not stratum_v2.looks_like_noise_handshake(c2s, s2c[:200])
+    assert not stratum_v2.looks_like_noise_handshake(c2s + b"x", s2c)
+    assert not stratum_v2.looks_like_noise_handshake(b"\x16\x03\x01" + c2s[3:], s2c)
+    assert not stratum_v2.looks_like_noise_handshake(b"A" * 64, s2c)
