@@ -2,11 +2,15 @@
 
 import json
 
+import numpy as np
+
+from .engine.dtypes import FLOW_DTYPE
 from .errors import CaptureError
 from .outputs import open_output, progress_reporter
 from .pipeline import CaptureStats, EngineOptions, iter_capture_flows, warm_up
 from .sinks.flow_records import FIELDS, FlowFormatter
-from .sinks.writers import CsvWriter, JsonlWriter, TableWriter
+from .sinks.flow_text import FlowTextFormatter
+from .sinks.writers import TableWriter
 from .startup import startup_seconds
 
 TABLE_COLUMNS = [
@@ -17,12 +21,34 @@ TABLE_COLUMNS = [
 ]
 
 
+class FlowTextWriter:
+    """jsonl / csv flow rows, formatted by the numba kernel."""
+
+    def __init__(self, fmt, stream):
+        self.stream = stream
+        self.formatter = FlowTextFormatter(fmt)
+        if fmt == "csv":
+            stream.write((",".join(FIELDS) + "\n").encode())
+
+    def write_flows(self, flows):
+        self.stream.write(self.formatter.format(flows))
+
+
+class FlowTableWriter:
+    """Aligned columns for people."""
+
+    def __init__(self, stream):
+        self.formatter = FlowFormatter()
+        self.table = TableWriter(stream, TABLE_COLUMNS)
+
+    def write_flows(self, flows):
+        self.table.write_columns(endpoint_columns(self.formatter.columns(flows)))
+
+
 def make_writer(fmt, stream):
-    if fmt == "jsonl":
-        return JsonlWriter(stream, FIELDS)
-    if fmt == "csv":
-        return CsvWriter(stream, FIELDS)
-    return TableWriter(stream, TABLE_COLUMNS)
+    if fmt == "table":
+        return FlowTableWriter(stream)
+    return FlowTextWriter(fmt, stream)
 
 
 def endpoint_columns(cols):
@@ -61,21 +87,18 @@ def run_flows(paths, fmt, output, options: EngineOptions, quiet=False, stats_jso
               report=print):
     """Run every capture through the engine; return the process exit status."""
     warm_up()
-    startup_s = startup_seconds()
-    formatter = FlowFormatter()
     all_stats = []
     status = 0
     with open_output(output) as stream:
         writer = make_writer(fmt, stream)
+        writer.write_flows(np.zeros(0, FLOW_DTYPE))   # load the formatter kernel now
+        startup_s = startup_seconds()
         for path in paths:
             stats = CaptureStats(path=path)
             try:
                 for flows in iter_capture_flows(path, options, stats,
                                                 progress=progress_reporter(path)):
-                    cols = formatter.columns(flows)
-                    if fmt == "table":
-                        endpoint_columns(cols)
-                    writer.write_columns(cols)
+                    writer.write_flows(flows)
             except CaptureError as e:
                 stats.error = e
             stream.flush()
@@ -86,7 +109,6 @@ def run_flows(paths, fmt, output, options: EngineOptions, quiet=False, stats_jso
                        f"{stats.flows} flows written")
             if not quiet:
                 report(summary_line(stats))
-        writer.close()
     if stats_json:
         elapsed = sum(s.elapsed_s for s in all_stats)
         doc = {

@@ -1,4 +1,4 @@
-"""Where records go (stdout or a file) and the progress bar for people."""
+"""Where records go (stdout or a file, as bytes) and the progress bar for people."""
 
 import contextlib
 
@@ -12,12 +12,12 @@ PROGRESS_MIN_BYTES = 64 << 20   # smaller captures finish before a bar helps
 
 @contextlib.contextmanager
 def open_output(path):
-    """Text stream for records: '-' is stdout; a file is written as UTF-8."""
+    """Binary stream for records: '-' is stdout; a file is created or truncated."""
     if path in (None, "-"):
-        yield sys.stdout
+        yield sys.stdout.buffer
         return
     try:
-        stream = open(path, "w", encoding="utf-8", newline="")
+        stream = open(path, "wb")
     except OSError as e:
         raise click.FileError(path, hint=e.strerror) from None
     with stream:

@@ -1,4 +1,4 @@
-"""Record writers: jsonl, csv and table, fed with column dicts.
+"""Record writers: jsonl, csv and table, fed with column dicts, writing UTF-8 bytes.
 
 Strings that come from traffic are untrusted: csv cells that a spreadsheet
 would run as a formula are neutralised, and table cells lose control
@@ -6,6 +6,7 @@ characters so they cannot drive the terminal.
 """
 
 import csv
+import io
 import json
 import re
 
@@ -36,7 +37,7 @@ class JsonlWriter:
         fields = self.fields
         lines = [dumps(dict(zip(fields, row))) for row in zip(*(cols[f] for f in fields))]
         if lines:
-            self.stream.write("\n".join(lines) + "\n")
+            self.stream.write(("\n".join(lines) + "\n").encode())
 
     def close(self):
         pass
@@ -44,13 +45,22 @@ class JsonlWriter:
 
 class CsvWriter:
     def __init__(self, stream, fields):
+        self.stream = stream
         self.fields = fields
-        self.writer = csv.writer(stream, lineterminator="\n")
+        self.text = io.StringIO()
+        self.writer = csv.writer(self.text, lineterminator="\n")
         self.writer.writerow(fields)
+        self._flush()
+
+    def _flush(self):
+        self.stream.write(self.text.getvalue().encode())
+        self.text.seek(0)
+        self.text.truncate()
 
     def write_columns(self, cols):
         self.writer.writerows(
             [csv_safe(v) for v in row] for row in zip(*(cols[f] for f in self.fields)))
+        self._flush()
 
     def close(self):
         pass
@@ -63,7 +73,7 @@ class TableWriter:
         # columns: list of (field, header, width)
         self.stream = stream
         self.columns = columns
-        self.stream.write(self._line([h for _, h, _ in columns]) + "\n")
+        self.stream.write((self._line([h for _, h, _ in columns]) + "\n").encode())
 
     def _line(self, cells):
         parts = []
@@ -79,7 +89,7 @@ class TableWriter:
         rows = zip(*(cols[f] for f in names))
         out = [self._line(r) for r in rows]
         if out:
-            self.stream.write("\n".join(out) + "\n")
+            self.stream.write(("\n".join(out) + "\n").encode())
 
     def close(self):
         pass
