@@ -65,7 +65,7 @@ def group():
 
 def engine_options(f):
     """The options every command that runs the engine shares."""
-    f = click.option("--batch-records", default=65536, show_default=True, hidden=True,
+    f = click.option("--batch-records", default=8192, show_default=True, hidden=True,
                      callback=positive_int, type=int)(f)
     f = click.option("--active-timeout", default=0.0, show_default=True, type=float,
                      callback=non_negative,
@@ -105,6 +105,78 @@ def flows(paths, fmt, output, stats_json, quiet, max_flows, idle_timeout, active
     status = run_flows(paths, fmt, output, options, quiet=quiet, stats_json=stats_json,
                        report=err)
     sys.exit(status)
+
+
+@group.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "eve", "csv", "table"]),
+              default="jsonl", show_default=True,
+              help="jsonl: a line when a flow is recognised and one when it ends (the last "
+                   "line per flow_id wins); eve/csv/table: one record per hit at its end.")
+@click.option("-o", "--output", default="-", type=click.Path(allow_dash=True),
+              help="Write hits here instead of stdout.")
+@click.option("--signatures", "signatures_dir", type=click.Path(exists=True, file_okay=False),
+              help="Directory of signature YAML files (default: the bundled ones).")
+@click.option("--inspect-bytes", default=4096, show_default=True, type=int,
+              callback=positive_int,
+              help="Payload bytes per flow direction run through the signatures; memory is "
+                   "--max-flows x 2 x this.")
+@click.option("--stats-json", type=click.Path(dir_okay=False),
+              help="Also write the run's counters as JSON to this file.")
+@click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
+@engine_options
+def scan(paths, fmt, output, signatures_dir, inspect_bytes, stats_json, quiet, max_flows,
+         idle_timeout, active_timeout, batch_records):
+    """Find mining flows in captures (PATH '-' reads stdin).
+
+    Exit status: 0 no mining, 1 mining found, 2 error (like clamscan).
+    """
+    from detector.pipeline import EngineOptions
+    from detector.scan_command import run_scan
+
+    options = EngineOptions(max_flows=max_flows, idle_timeout_s=idle_timeout,
+                            active_timeout_s=active_timeout, batch_records=batch_records)
+    sys.exit(run_scan(paths, fmt, output, options, k_bytes=inspect_bytes,
+                      signatures_dir=signatures_dir, quiet=quiet, stats_json=stats_json,
+                      report=err))
+
+
+@group.group()
+def signatures():
+    """Work with the signature files."""
+
+
+@signatures.command("check")
+@click.argument("directory", required=False, type=click.Path(exists=True, file_okay=False))
+def signatures_check(directory):
+    """Validate signature YAML files (default: the bundled ones)."""
+    from detector.rules import check_signatures
+    from detector.scan_command import DEFAULT_SIGNATURES
+
+    problems = check_signatures(directory or DEFAULT_SIGNATURES)
+    for p in problems:
+        err(f"error: {p}")
+    if not problems:
+        click.echo(f"{directory or DEFAULT_SIGNATURES}: signatures ok")
+    sys.exit(ExitCode.ERROR if problems else ExitCode.OK)
+
+
+@group.command("eval")
+@click.argument("dirs", nargs=-1, required=True, type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="table for people, json for machines (docs/eval.md).")
+@click.option("--signatures", "signatures_dir", type=click.Path(exists=True, file_okay=False),
+              help="Directory of signature YAML files (default: the bundled ones).")
+def eval_command(dirs, fmt, signatures_dir):
+    """Score detection on labelled folders (LABELS.tsv + <file>.truth.json).
+
+    Prints recall of the truth's mining flows, false positives on benign and
+    crypto_p2p files, extra hits and field agreement, per file and in total.
+    Exit status: 0 recall 100% and no false positive, 1 otherwise, 2 error.
+    """
+    from detector.eval import run_eval
+
+    sys.exit(run_eval(dirs, fmt, signatures_dir=signatures_dir))
 
 
 def main():

@@ -27,7 +27,7 @@ class EngineOptions:
     max_flows: int = 262144
     idle_timeout_s: float = 300.0     # 0 = never
     active_timeout_s: float = 0.0     # 0 = never
-    batch_records: int = 65536
+    batch_records: int = 8192        # small enough that a batch stays in cache
 
 
 @dataclass
@@ -52,6 +52,15 @@ class CaptureStats:
         return self.records / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
+def readonly(buf):
+    """The same bytes as a read-only array: the kernels are compiled for that type
+    (an mmap is read-only), so stream buffers do not need a second compilation."""
+    if buf.flags.writeable:
+        buf = buf.view()
+        buf.flags.writeable = False
+    return buf
+
+
 @functools.cache
 def warm_up():
     """Load (or compile, the first time) every kernel on empty input.
@@ -71,15 +80,22 @@ def warm_up():
 
 
 class FlowEngine:
-    """Decode batches and fold them into one flow table; hands back finished flows."""
+    """Decode batches and fold them into one flow table; hands back finished flows.
 
-    def __init__(self, options: EngineOptions):
+    With an `inspector` (detection), every step of the flow table is followed
+    by the inspection kernel over the same packets, so the slow path has seen
+    a flow's bytes before the flow is handed back as finished.
+    """
+
+    def __init__(self, options: EngineOptions, inspector=None):
         self.options = options
+        self.inspector = inspector
         self.table = new_flow_table(options.max_flows, options.idle_timeout_s,
                                     options.active_timeout_s)
         self.out = np.zeros(OUT_ROWS, FLOW_DTYPE)
         self.pkts = np.zeros(options.batch_records, PACKET_DTYPE)
         self.flow_of_packet = np.zeros(options.batch_records, np.int32)
+        self.fid_of_packet = np.zeros(options.batch_records, np.int64)
         self.status_counts = np.zeros(len(DECODE_REASONS), np.int64)
         self.anomaly_counts = np.zeros(len(L4_ANOMALIES), np.int64)
 
@@ -93,18 +109,26 @@ class FlowEngine:
         if n > len(self.pkts):
             self.pkts = np.zeros(n, PACKET_DTYPE)
             self.flow_of_packet = np.zeros(n, np.int32)
+            self.fid_of_packet = np.zeros(n, np.int64)
         pkts = self.pkts[:n]
+        batch.buf = readonly(batch.buf)
         decode_batch(batch.buf, batch.offset, batch.caplen, batch.linktype, pkts)
         self.status_counts += np.bincount(pkts["status"], minlength=len(DECODE_REASONS))[
             :len(DECODE_REASONS)]
         self.anomaly_counts += np.bincount(pkts["l4_anomaly"], minlength=len(L4_ANOMALIES))[
             :len(L4_ANOMALIES)]
+        fop = self.flow_of_packet[:n]
+        fids = self.fid_of_packet[:n]
         i = 0
         while True:
-            i = update_flows(*self.table, pkts, batch.ts_ns, batch.wirelen,
-                             batch.first_record, i, self.out, self.flow_of_packet[:n])
-            if self.meta[META_OUT_N]:
-                yield self.out[:self.meta[META_OUT_N]].copy()
+            j = update_flows(*self.table, pkts, batch.ts_ns, batch.wirelen,
+                             batch.first_record, i, self.out, fop, fids)
+            ended = self.out[:self.meta[META_OUT_N]].copy() if self.meta[META_OUT_N] else None
+            if self.inspector is not None:
+                self.inspector.inspect(self.table[0], pkts, batch, fop, fids, i, j)
+            if ended is not None:
+                yield ended
+            i = j
             if i >= n:
                 return
 
@@ -133,14 +157,18 @@ class FlowEngine:
         assert meta[META_LIVE] >= 0
 
 
-def iter_capture_flows(path, options: EngineOptions, stats: CaptureStats, progress=None):
+def iter_capture_flows(path, options: EngineOptions, stats: CaptureStats, progress=None,
+                       inspector=None, on_engine=None):
     """Yield FLOW_DTYPE arrays of one capture's flows, in the order they ended.
 
     A damaged capture is read up to the damage: its flows are still yielded
     and the error is left in `stats.error` (never raised from here). A capture
-    that cannot be opened at all raises CaptureError.
+    that cannot be opened at all raises CaptureError. `on_engine(engine)` is
+    called once the engine exists (detection reads open flows from its table).
     """
-    engine = FlowEngine(options)
+    engine = FlowEngine(options, inspector)
+    if on_engine is not None:
+        on_engine(engine)
     t0 = time.perf_counter()
     with open_capture(path, batch_records=options.batch_records) as source:
         try:

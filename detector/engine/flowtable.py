@@ -13,7 +13,8 @@ rows        FLOW_DTYPE[capacity]   one row per live flow; a row keeps its
 index       int32[2^k >= 2*cap]    row or EMPTY; linear probing, deletion by
                                    backward shift (no tombstones)
 lru_prev/next int32[capacity]      doubly linked list, least recently seen
-                                   first: idle expiry and forced eviction
+                                   first (each packet moves its flow to the
+                                   tail): idle expiry and forced eviction
                                    both take the head, O(1)
 free_rows   int32[capacity]        stack of unused rows
 frag        int64[FRAG_SLOTS, 7]   direct-mapped IP-id table: the ports of a
@@ -267,8 +268,6 @@ def new_row(rows, index, lru_prev, lru_next, free_rows, slot, h, p, sport, dport
     f["proto"] = p["proto"]
     f["ip_version"] = p["ip_version"]
     f["tunnel"] = 0
-    f["flags_c2s"] = 0
-    f["flags_s2c"] = 0
     f["end_reason"] = 0
     reset_counters(f, ts, frame)
     f["flow_id"] = meta[META_NEXT_ID]
@@ -279,6 +278,9 @@ def new_row(rows, index, lru_prev, lru_next, free_rows, slot, h, p, sport, dport
 
 @kernel
 def reset_counters(f, ts, frame):
+    """Start a new record of the flow at `ts` (new flow, or after an active timeout)."""
+    f["flags_c2s"] = 0
+    f["flags_s2c"] = 0
     f["packets_c2s"] = 0
     f["packets_s2c"] = 0
     f["bytes_c2s"] = 0
@@ -293,7 +295,8 @@ def reset_counters(f, ts, frame):
 
 @kernel
 def update_flows(rows, index, lru_prev, lru_next, free_rows, frag, meta,
-                 pkts, ts_ns, wirelen, first_record, start, out, flow_of_packet):
+                 pkts, ts_ns, wirelen, first_record, start, out, flow_of_packet,
+                 fid_of_packet):
     """Fold decoded packets pkts[start:] into the table.
 
     Parameters
@@ -307,6 +310,8 @@ def update_flows(rows, index, lru_prev, lru_next, free_rows, frag, meta,
                     meta[META_OUT_N] says how many (reset by this call)
     flow_of_packet  int32[n]: row of the flow each packet was folded into,
                     EMPTY for packets that joined no flow
+    fid_of_packet   int64[n]: flow_id of that flow (a row may be reused later in
+                    the batch; the pair tells which flow a packet belonged to)
 
     Returns
     -------
@@ -359,6 +364,13 @@ def update_flows(rows, index, lru_prev, lru_next, free_rows, frag, meta,
         frame = np.int64(first_record) + i + 1
         row, slot = find_row(rows, index, h, p["src_hi"], p["src_lo"], sport,
                              p["dst_hi"], p["dst_lo"], dport, p["proto"])
+        if row != EMPTY and idle > 0 and rows[row]["last_ts"] + idle <= ts:
+            # the flow went idle before this packet although the list head is not
+            # idle yet (timestamps that go backwards, e.g. interfaces with their own
+            # clocks): it ends, and this packet starts a new one
+            expire(rows, index, lru_prev, lru_next, free_rows, row, END_IDLE, out, meta)
+            row, slot = find_row(rows, index, h, p["src_hi"], p["src_lo"], sport,
+                                 p["dst_hi"], p["dst_lo"], dport, p["proto"])
         if row == EMPTY:
             if meta[META_LIVE] == len(rows):
                 victim = meta[META_LRU_HEAD]
@@ -403,6 +415,7 @@ def update_flows(rows, index, lru_prev, lru_next, free_rows, frag, meta,
             f["last_ts"] = ts
         meta[META_PACKETS] += 1
         flow_of_packet[i] = row
+        fid_of_packet[i] = f["flow_id"]
     return n
 
 

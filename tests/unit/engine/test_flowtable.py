@@ -38,7 +38,8 @@ def run(table, pkts, ts, wirelen=None, out_rows=64):
     got = []
     i = 0
     while i < len(pkts):
-        i = update_flows(*table, pkts, np.asarray(ts, np.int64), wirelen, 0, i, out, fop)
+        i = update_flows(*table, pkts, np.asarray(ts, np.int64), wirelen, 0, i, out, fop,
+                         np.zeros(len(pkts), np.int64))
         got.append(out[:table[-1][META_OUT_N]].copy())
     while True:
         left = flush_flows(*table[:5], table[6], out, END_EOF)
@@ -160,6 +161,7 @@ def test_million_distinct_flows_bounded_memory_and_nothing_lost():
     batch = 65536
     out = np.zeros(16384, FLOW_DTYPE)
     fop = np.zeros(batch, np.int32)
+    fids = np.zeros(batch, np.int64)
     wirelen = np.full(batch, 60, np.uint32)
     total = 1_000_000
     emitted = 0
@@ -171,7 +173,8 @@ def test_million_distinct_flows_bounded_memory_and_nothing_lost():
         ts = k * 1000
         i = 0
         while i < len(k):
-            i = update_flows(*table, pkts, ts, wirelen[:len(k)], 0, i, out, fop[:len(k)])
+            i = update_flows(*table, pkts, ts, wirelen[:len(k)], 0, i, out, fop[:len(k)],
+                             fids[:len(k)])
             m = table[-1][META_OUT_N]
             emitted += m
             packets += int(out["packets_c2s"][:m].sum())
@@ -188,3 +191,16 @@ def test_million_distinct_flows_bounded_memory_and_nothing_lost():
     # after warm-up the resident size does not grow with the number of flows
     growth = max(rss[3:]) - rss[3]
     assert growth < 8 << 20, f"RSS grew by {growth} bytes over 1M flows"
+
+
+def test_idle_gap_splits_a_flow_queued_behind_a_fresh_one():
+    """Y went idle while queued behind X: its next packet starts a new record."""
+    table = new_flow_table(16, idle_timeout_s=10)
+    # Y Y X Z Y at 0, 2, 3, 10, 12.5 s
+    pkts = make_packets([1, 1, 3, 5, 1], [2, 2, 4, 6, 2], [10, 10, 30, 50, 10],
+                        [20, 20, 40, 60, 20])
+    flows = run(table, pkts, [0, 2 * SEC, 3 * SEC, 10 * SEC, 12 * SEC + SEC // 2])
+    y = flows[flows["client_port"] == 10]
+    assert y["packets_c2s"].tolist() == [2, 1]
+    assert [int(r) for r in y["end_reason"]] == [END_IDLE, END_EOF]
+    assert y["last_ts"].tolist()[0] == 2 * SEC
