@@ -1,0 +1,156 @@
+"""The one place where engine arrays become Python objects (STYLE.md 2.3).
+
+`Inspector` owns the inspection arrays and runs `inspect_batch` after each
+flow-table step; its events go to `Handoff`, which keeps one MiningSession
+per candidate flow (a flow on which a signature fired), feeds it the flow's
+bytes and tells the engine to stop sending a flow that turned out not to be
+mining. Nothing here runs per packet of ordinary flows.
+
+Lifecycle (nfstream's names): on_match (a signature fired: new session),
+on_update (more bytes), on_expire (the flow ended: its tracked state, if any).
+"""
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..protocols.message import TOCLIENT, TOSERVER
+from ..protocols.session import MiningSession
+from .dtypes import PACKET_DTYPE
+from .inspect import (EV_FIRED, EVENT_DTYPE, IM_ARENA, IM_CANDIDATES,
+                      IM_EVENTS, IM_GAPS, IM_LOST, INSPECT_OFF, inspect_batch, new_inspector)
+
+log = logging.getLogger(__name__)
+
+DIRECTION_NAMES = (TOSERVER, TOCLIENT)
+EVENT_ROWS = 4096
+ARENA_BYTES = 4 << 20
+# a candidate that has not shown mining after this many bytes per direction
+# is let go (the engine stops sending its packets)
+GIVE_UP_BYTES = 64 * 1024
+
+
+@dataclass
+class TrackedFlow:
+    """Slow-path state of one candidate flow."""
+
+    flow_id: int
+    row: int
+    session: MiningSession
+    signatures: list                    # ids of the signatures that fired
+    bytes_fed: list = field(default_factory=lambda: [0, 0])
+    detected: bool = False              # session.is_mining has been seen true
+
+
+class Handoff:
+    """Candidate flows by flow_id; decides which ones are mining."""
+
+    def __init__(self, signature_ids, insp_state, insp_fid, max_line_bytes=65536):
+        self.signature_ids = signature_ids
+        self.insp_state = insp_state
+        self.insp_fid = insp_fid
+        self.max_line_bytes = max_line_bytes
+        self.flows = {}          # flow_id -> TrackedFlow
+        self.newly_detected = []  # TrackedFlow that became mining since the last take
+
+    def on_events(self, events, arena):
+        for e in events:
+            fid = int(e["flow_id"])
+            kind = int(e["kind"])
+            data = arena[e["arena_off"]:e["arena_off"] + e["length"]]
+            if kind == EV_FIRED:
+                self.on_match(fid, int(e["row"]), data)
+                continue
+            tracked = self.flows.get(fid)
+            if tracked is None:
+                continue
+            self.on_update(tracked, int(e["direction"]), data.tobytes(), int(e["frame"]),
+                           int(e["ts_ns"]))
+
+    def on_match(self, fid, row, fired_words):
+        bits = np.unpackbits(fired_words, bitorder="little")
+        ids = [self.signature_ids[j] for j in np.flatnonzero(bits) if j < len(self.signature_ids)]
+        self.flows[fid] = TrackedFlow(fid, row, MiningSession(max_line_bytes=self.max_line_bytes),
+                                      ids)
+
+    def on_update(self, tracked, direction, data, frame, ts_ns):
+        if not data:
+            return
+        tracked.session.feed(DIRECTION_NAMES[direction], data, frame, ts_ns)
+        tracked.bytes_fed[direction] += len(data)
+        if not tracked.detected and tracked.session.is_mining:
+            tracked.detected = True
+            self.newly_detected.append(tracked)
+        if not tracked.detected and min(tracked.bytes_fed) >= GIVE_UP_BYTES:
+            self.let_go(tracked)
+
+    def let_go(self, tracked):
+        """Not mining: stop the engine sending this flow and forget it."""
+        if self.insp_fid[tracked.row] == tracked.flow_id:
+            self.insp_state[tracked.row] = INSPECT_OFF
+        del self.flows[tracked.flow_id]
+
+    def take_detected(self):
+        out, self.newly_detected = self.newly_detected, []
+        return [t for t in out if t.flow_id in self.flows]
+
+    def on_expire(self, flow_ids, final):
+        """Tracked state of the flows that ended (final) or emitted an active-timeout record."""
+        out = []
+        for fid in flow_ids:
+            tracked = self.flows.get(int(fid))
+            if tracked is None:
+                continue
+            if final:
+                tracked.session.finish()
+                del self.flows[int(fid)]
+                if not tracked.detected and tracked.session.is_mining:
+                    tracked.detected = True
+            out.append(tracked)
+        return out
+
+
+class Inspector:
+    """Runs the inspection kernel for one flow table and hands events to a Handoff."""
+
+    def __init__(self, matcher, capacity, k_bytes=4096, max_line_bytes=65536):
+        self.matcher = matcher
+        self.state = new_inspector(capacity, k_bytes, matcher.n_words, matcher.n_sig_words)
+        insp_fid, insp_state = self.state[0], self.state[1]   # see new_inspector
+        self.handoff = Handoff(matcher.signature_ids, insp_state, insp_fid, max_line_bytes)
+        self.events = np.zeros(EVENT_ROWS, EVENT_DTYPE)
+        self.arena = np.zeros(ARENA_BYTES + 2 * k_bytes + 8 * matcher.n_sig_words + 65536,
+                              np.uint8)
+        m = matcher
+        self.tables = (m.goto, m.out_start, m.out_pattern, m.pat_info, m.first_out_state,
+                       m.sig_pat_start, m.sig_pat, m.sig_all_start, m.sig_all,
+                       m.sig_any_start, m.sig_any, m.sig_order)
+
+    @property
+    def meta(self):
+        return self.state[-1]
+
+    def inspect(self, rows, pkts, batch, flow_of_packet, fid_of_packet, start, stop):
+        """Inspect packets [start, stop) of a batch already folded into `rows`."""
+        i = start
+        while i < stop:
+            i = inspect_batch(rows, pkts[:stop], batch.buf, batch.ts_ns, batch.first_record,
+                              flow_of_packet[:stop], fid_of_packet[:stop], i, *self.state,
+                              *self.tables, self.events, self.arena)
+            n = self.meta[IM_EVENTS]
+            if n:
+                self.handoff.on_events(self.events[:n], self.arena[:self.meta[IM_ARENA]])
+
+    def warm_up(self, rows):
+        """Load the inspection kernel (compiled once, then from the cache) on empty input."""
+        empty = np.zeros(0, np.uint8)
+        empty.flags.writeable = False
+        inspect_batch(rows, np.zeros(0, PACKET_DTYPE), empty, np.zeros(0, np.int64), 0,
+                      np.zeros(0, np.int32), np.zeros(0, np.int64), 0, *self.state,
+                      *self.tables, self.events, self.arena)
+
+    def counters(self):
+        meta = self.meta
+        return {"candidates": int(meta[IM_CANDIDATES]), "inspect_gaps": int(meta[IM_GAPS]),
+                "inspect_lost": int(meta[IM_LOST])}

@@ -1,0 +1,268 @@
+"""Inspection: the first K payload bytes of each TCP flow direction, in order,
+through the signature automaton; matched flows are handed to Python.
+
+Runs after `update_flows` over the same decoded batch. Per flow row it keeps
+the first K bytes of each direction, placed by TCP sequence number
+(retransmitted bytes are dropped, one out-of-order segment is held until the
+gap fills), and feeds every newly contiguous byte to `match_payload`. When a
+signature fires, the flow becomes a *candidate*: its buffered bytes and
+every later payload packet go to Python as events (the protocol parsers
+decide whether it really is mining and follow jobs and shares). Python turns
+inspection off for a flow by setting its state to INSPECT_OFF.
+
+Memory is fixed at construction: capacity x 2 x K bytes of stream heads plus
+a few words per row, whatever the traffic.
+
+Events (EVENT_DTYPE) carry their bytes in an arena (uint8), so they outlive
+the batch buffer and the flow row (a row can be reused within the batch).
+"""
+
+import numpy as np
+
+from .config import kernel
+from .dtypes import DECODE_OK
+from .match import eval_signatures, match_payload
+
+INSPECT_MATCHING = 0   # buffering and matching the first K bytes
+INSPECT_CANDIDATE = 1  # a signature fired: Python follows every payload packet
+INSPECT_OFF = 2        # nothing more to look at (K bytes clean, not TCP, or Python said so)
+
+EV_FIRED = 0   # the flow became a candidate; arena holds its fired-signature words
+EV_HEAD = 1    # arena holds the head bytes one packet brought (buffered before the match)
+EV_DATA = 2    # arena holds one later payload segment of a candidate flow
+
+EVENT_DTYPE = np.dtype([
+    ("flow_id", np.int64),     # the flow the event belongs to (FLOW_DTYPE flow_id)
+    ("row", np.int32),         # its flow-table row (valid while rows[row] has that flow_id)
+    ("kind", np.uint8),        # EV_*
+    ("direction", np.uint8),   # 0 client->server, 1 server->client
+    ("frame", np.int64),       # 1-based record number of the packet (0 for EV_FIRED)
+    ("ts_ns", np.int64),       # timestamp of that packet
+    ("stream_pos", np.int64),  # offset of the first byte within its direction's stream
+    ("arena_off", np.int64),   # where the bytes are in the arena
+    ("length", np.int64),      # how many bytes
+])
+
+# per-row, per-direction stream state, columns of the int64 `streams` array
+S_BASE = 0        # TCP sequence number of stream byte 0 (valid when S_HAS_BASE)
+S_HAS_BASE = 1
+S_CONTIG = 2      # bytes known contiguously from stream byte 0
+S_PEND_AT = 3     # an out-of-order range [at, at+len) already in the head buffer
+S_PEND_LEN = 4
+S_AC = 5          # automaton state after the contiguous bytes
+S_NSEG = 6        # head segments recorded (see `segs`)
+S_WIDTH = 7
+
+HEAD_SEGMENTS = 16   # packets of a head whose frame and time are remembered; bytes past
+                     # the last one are attributed to it
+
+IM_EVENTS = 0     # events written by the last call
+IM_ARENA = 1      # arena bytes used by the last call
+IM_GAPS = 2       # segments beyond the one pending range, dropped from inspection
+IM_LOST = 3       # payload packets whose flow had already ended in the same batch
+IM_CANDIDATES = 4  # flows that became candidates
+IM_SIZE = 8
+
+TCP_SYN = 0x02
+PROTO_TCP = 6
+
+
+def new_inspector(capacity, k_bytes, n_words, n_sig_words):
+    """Arrays of the inspection state for a flow table of `capacity` rows:
+    (insp_fid, insp_state, streams, head, segs, hits, fired, imeta)."""
+    return (
+        np.full(capacity, -1, np.int64),                  # insp_fid: flow_id owning the row
+        np.zeros(capacity, np.uint8),                     # insp_state: INSPECT_*
+        np.zeros((capacity, 2, S_WIDTH), np.int64),       # streams
+        np.zeros((capacity, 2, k_bytes), np.uint8),       # head bytes per direction
+        np.zeros((capacity, 2, HEAD_SEGMENTS, 3), np.int64),  # segs: (stream pos, frame, ts)
+        np.zeros((capacity, max(1, n_words)), np.uint64),     # pattern bits
+        np.zeros((capacity, max(1, n_sig_words)), np.uint64),  # fired signature bits
+        np.zeros(IM_SIZE, np.int64),                      # meta counters
+    )
+
+
+@kernel
+def reset_row(row, fid, proto, insp_fid, insp_state, streams, hits, fired):
+    """Start inspecting a new flow in `row` (only TCP carries mining protocols)."""
+    insp_fid[row] = fid
+    insp_state[row] = INSPECT_MATCHING if proto == PROTO_TCP else INSPECT_OFF
+    streams[row, :, :] = 0
+    hits[row, :] = 0
+    fired[row, :] = 0
+
+
+@kernel
+def add_event(events, arena, imeta, fid, row, kind, direction, frame, ts, pos, src, start,
+              length):
+    """Append one event, copying src[start:start+length] into the arena."""
+    k = imeta[IM_EVENTS]
+    a = imeta[IM_ARENA]
+    e = events[k]
+    e["flow_id"] = fid
+    e["row"] = row
+    e["kind"] = kind
+    e["direction"] = direction
+    e["frame"] = frame
+    e["ts_ns"] = ts
+    e["stream_pos"] = pos
+    e["arena_off"] = a
+    e["length"] = length
+    for j in range(length):
+        arena[a + j] = src[start + j]
+    imeta[IM_EVENTS] = k + 1
+    imeta[IM_ARENA] = a + length
+
+
+@kernel
+def emit_head(events, arena, imeta, fid, row, d, head_row, seg, st):
+    """One EV_HEAD event per remembered packet of a direction's head, in stream order."""
+    nseg = st[S_NSEG]
+    contig = st[S_CONTIG]
+    for k in range(nseg):
+        lo = seg[k, 0]
+        hi = seg[k + 1, 0] if k + 1 < nseg else contig
+        if hi > lo:
+            add_event(events, arena, imeta, fid, row, EV_HEAD, d, seg[k, 1], seg[k, 2], lo,
+                      head_row, lo, hi - lo)
+
+
+@kernel
+def place_segment(head_row, st, rel, buf, off, length, k_bytes, imeta):
+    """Copy a segment at stream offset `rel` into the head buffer; return the new
+    contiguous end. Keeps one out-of-order range; later holes are dropped."""
+    contig = st[S_CONTIG]
+    end_rel = rel + length
+    if end_rel <= contig:
+        return contig                          # retransmission of bytes we have
+    lo = max(rel, np.int64(0))
+    hi = min(end_rel, k_bytes)
+    if rel > contig:                           # a hole before this segment
+        if st[S_PEND_LEN] != 0 and rel != st[S_PEND_AT] + st[S_PEND_LEN]:
+            imeta[IM_GAPS] += 1
+            return contig
+        for j in range(lo, hi):
+            head_row[j] = buf[off + (j - rel)]
+        if st[S_PEND_LEN] == 0:
+            st[S_PEND_AT] = rel
+        st[S_PEND_LEN] = max(hi, st[S_PEND_AT]) - st[S_PEND_AT]
+        return contig
+    for j in range(max(lo, contig), hi):
+        head_row[j] = buf[off + (j - rel)]
+    contig = max(contig, hi)
+    if st[S_PEND_LEN] != 0 and st[S_PEND_AT] <= contig:   # the hole is filled
+        contig = max(contig, st[S_PEND_AT] + st[S_PEND_LEN])
+        st[S_PEND_LEN] = 0
+    return contig
+
+
+@kernel
+def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_packet,
+                  start, insp_fid, insp_state, streams, head, segs, hits, fired, imeta,
+                  goto, out_start, out_pattern, pat_info, first_out_state,
+                  sig_pat_start, sig_pat, sig_all_start, sig_all, sig_any_start, sig_any,
+                  sig_order, events, arena):
+    """Inspect the payload of packets pkts[start:]; return where to resume.
+
+    Parameters
+    ----------
+    rows            FLOW_DTYPE[cap]  the flow table (read only: orientation, flow_id)
+    pkts            PACKET_DTYPE[n]  the decoded batch; buf is its buffer
+    flow_of_packet  int32[n]   row each packet was folded into (update_flows), -1 none
+    fid_of_packet   int64[n]   flow_id of that flow at the time
+    insp_* .. fired            the inspector (new_inspector), indexed by row
+    goto .. sig_order          MatcherTables arrays
+    events, arena   outputs; imeta[IM_EVENTS] / imeta[IM_ARENA] say how much is used
+                    (reset by this call)
+
+    Returns
+    -------
+    int  n when done, or the first packet not inspected when `events` or `arena`
+         filled up (hand the events to Python, then call again from there).
+    """
+    imeta[IM_EVENTS] = 0
+    imeta[IM_ARENA] = 0
+    k_bytes = head.shape[2]
+    n = len(pkts)
+    for i in range(start, n):
+        row = flow_of_packet[i]
+        if row < 0:
+            continue
+        p = pkts[i]
+        if p["status"] != DECODE_OK:
+            continue
+        fid = fid_of_packet[i]
+        if rows[row]["flow_id"] != fid:
+            if p["payload_caplen"] > 0:
+                imeta[IM_LOST] += 1      # the flow ended (row reused) later in this batch
+            continue
+        if insp_fid[row] != fid:
+            reset_row(row, fid, p["proto"], insp_fid, insp_state, streams, hits, fired)
+        state = insp_state[row]
+        if state == INSPECT_OFF:
+            continue
+        f = rows[row]
+        d = 0
+        if not (f["client_hi"] == p["src_hi"] and f["client_lo"] == p["src_lo"]
+                and f["client_port"] == p["sport"]):
+            d = 1
+        st = streams[row, d]
+        flags = p["tcp_flags"]
+        if flags & TCP_SYN:
+            st[S_BASE] = (np.int64(p["seq"]) + 1) & 0xFFFFFFFF
+            st[S_HAS_BASE] = 1
+        length = np.int64(p["payload_caplen"])
+        if length <= 0:
+            continue
+        if st[S_HAS_BASE] == 0:               # picked up mid-stream: this byte is byte 0
+            st[S_BASE] = np.int64(p["seq"])
+            st[S_HAS_BASE] = 1
+        rel = (np.int64(p["seq"]) - st[S_BASE]) & 0xFFFFFFFF
+        if rel >= 0x80000000:
+            rel -= 0x100000000                # before byte 0 (retransmitted SYN data...)
+        off = np.int64(p["payload_offset"])
+        frame = np.int64(first_record) + i + 1
+        # room for the worst this packet can add: a candidate handoff (3 events,
+        # the fired words and both heads) or one data event
+        if (imeta[IM_EVENTS] + 1 + 2 * HEAD_SEGMENTS > len(events)
+                or imeta[IM_ARENA] + 8 * fired.shape[1] + 2 * k_bytes + length > len(arena)):
+            return i
+        if state == INSPECT_CANDIDATE:
+            end_rel = rel + length
+            if end_rel <= st[S_CONTIG]:
+                continue                      # retransmission
+            skip = max(np.int64(0), st[S_CONTIG] - rel)
+            add_event(events, arena, imeta, fid, row, EV_DATA, d, frame, ts_ns[i], rel + skip,
+                      buf, off + skip, length - skip)
+            st[S_CONTIG] = end_rel
+            continue
+        # INSPECT_MATCHING
+        old = st[S_CONTIG]
+        if old >= k_bytes:
+            continue
+        contig = place_segment(head[row, d], st, rel, buf, off, length, k_bytes, imeta)
+        if contig > old:
+            k = st[S_NSEG]
+            if k < HEAD_SEGMENTS:             # remember where this packet's bytes start
+                segs[row, d, k, 0] = old
+                segs[row, d, k, 1] = frame
+                segs[row, d, k, 2] = ts_ns[i]
+                st[S_NSEG] = k + 1
+            st[S_AC] = match_payload(goto, out_start, out_pattern, pat_info, first_out_state,
+                                     head[row, d], old, contig, old, d, np.int32(st[S_AC]),
+                                     hits[row])
+            st[S_CONTIG] = contig
+            nfired = eval_signatures(sig_pat_start, sig_pat, sig_all_start, sig_all,
+                                     sig_any_start, sig_any, sig_order, hits[row], fired[row])
+            if nfired > 0:
+                insp_state[row] = INSPECT_CANDIDATE
+                imeta[IM_CANDIDATES] += 1
+                add_event(events, arena, imeta, fid, row, EV_FIRED, d, frame, ts_ns[i], 0,
+                          fired[row].view(np.uint8), 0, 8 * fired.shape[1])
+                for dd in range(2):
+                    emit_head(events, arena, imeta, fid, row, dd, head[row, dd],
+                              segs[row, dd], streams[row, dd])
+                continue
+        if streams[row, 0, S_CONTIG] >= k_bytes and streams[row, 1, S_CONTIG] >= k_bytes:
+            insp_state[row] = INSPECT_OFF
+    return n
