@@ -57,6 +57,8 @@ def split_lines(data: bytes, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES):
 
 def _nesting_ok(line: bytes) -> bool:
     """Cheap bound on bracket depth (ignores brackets inside strings conservatively)."""
+    if line.count(b"{") + line.count(b"[") <= MAX_JSON_DEPTH:
+        return True   # fewer openers than the bound: no need to walk the bytes
     depth = 0
     for byte in line:
         if byte in (0x7B, 0x5B):
