@@ -18,8 +18,8 @@ import numpy as np
 from ..protocols.message import TOCLIENT, TOSERVER
 from ..protocols.session import MiningSession
 from .dtypes import PACKET_DTYPE
-from .inspect import (EV_FIRED, EVENT_DTYPE, IM_ARENA, IM_CANDIDATES,
-                      IM_EVENTS, IM_GAPS, IM_LOST, INSPECT_OFF, inspect_batch, new_inspector)
+from .inspect import (EV_FIRED, EVENT_DTYPE, IM_ARENA, IM_CANDIDATES, IM_EVENTS,
+                      IM_EXCLUDED, IM_GAPS, IM_LOST, INSPECT_OFF, inspect_batch, new_inspector)
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,9 @@ ARENA_BYTES = 4 << 20
 # a candidate that has not shown mining after this many bytes per direction
 # is let go (the engine stops sending its packets)
 GIVE_UP_BYTES = 64 * 1024
+# out-of-order bytes held per direction while waiting for a hole to fill; past
+# this the hole is given up (lost in the capture) and the held bytes are fed
+MAX_HELD_BYTES = 64 * 1024
 
 
 @dataclass
@@ -41,6 +44,31 @@ class TrackedFlow:
     signatures: list                    # ids of the signatures that fired
     bytes_fed: list = field(default_factory=lambda: [0, 0])
     detected: bool = False              # session.is_mining has been seen true
+    next_pos: list = field(default_factory=lambda: [0, 0])   # stream position fed up to
+    held: list = field(default_factory=lambda: [{}, {}])     # pos -> (bytes, frame, ts_ns)
+
+    def in_order(self, d, pos, data, frame, ts_ns, flush=False):
+        """The bytes of direction `d` that are now in stream order, as [(bytes, frame,
+        ts_ns)]: bytes before `next_pos` are dropped (already fed), bytes past a hole
+        are held until it fills, or until MAX_HELD_BYTES (or `flush`) gives it up."""
+        held = self.held[d]
+        if data and pos + len(data) > self.next_pos[d]:
+            if len(held.get(pos, (b"",))[0]) < len(data):     # keep the longer copy
+                held[pos] = (data, frame, ts_ns)
+        out = []
+        while held:
+            at = min(held)
+            if at > self.next_pos[d]:
+                if not flush and sum(len(v[0]) for v in held.values()) <= MAX_HELD_BYTES:
+                    break
+                log.debug("flow %d: %d bytes missing in direction %d", self.flow_id,
+                          at - self.next_pos[d], d)
+                self.next_pos[d] = at
+            chunk, f, t = held.pop(at)
+            if at + len(chunk) > self.next_pos[d]:
+                out.append((chunk[self.next_pos[d] - at:], f, t))
+                self.next_pos[d] = at + len(chunk)
+        return out
 
 
 class Handoff:
@@ -66,7 +94,7 @@ class Handoff:
             if tracked is None:
                 continue
             self.on_update(tracked, int(e["direction"]), data.tobytes(), int(e["frame"]),
-                           int(e["ts_ns"]))
+                           int(e["ts_ns"]), int(e["stream_pos"]))
 
     def on_match(self, fid, row, fired_words):
         bits = np.unpackbits(fired_words, bitorder="little")
@@ -74,9 +102,18 @@ class Handoff:
         self.flows[fid] = TrackedFlow(fid, row, MiningSession(max_line_bytes=self.max_line_bytes),
                                       ids)
 
-    def on_update(self, tracked, direction, data, frame, ts_ns):
+    def on_update(self, tracked, direction, data, frame, ts_ns, stream_pos=None):
+        """Bytes of one direction at `stream_pos` (None: right after the last ones)."""
         if not data:
             return
+        if stream_pos is None:
+            stream_pos = tracked.next_pos[direction]
+        for chunk, f, t in tracked.in_order(direction, stream_pos, data, frame, ts_ns):
+            self.feed(tracked, direction, chunk, f, t)
+            if tracked.flow_id not in self.flows:
+                return                        # let go
+
+    def feed(self, tracked, direction, data, frame, ts_ns):
         tracked.session.feed(DIRECTION_NAMES[direction], data, frame, ts_ns)
         tracked.bytes_fed[direction] += len(data)
         if not tracked.detected and tracked.session.is_mining:
@@ -103,6 +140,9 @@ class Handoff:
             if tracked is None:
                 continue
             if final:
+                for d in range(2):            # bytes still held past a hole
+                    for chunk, f, t in tracked.in_order(d, 0, b"", 0, 0, flush=True):
+                        tracked.session.feed(DIRECTION_NAMES[d], chunk, f, t)
                 tracked.session.finish()
                 del self.flows[int(fid)]
                 if not tracked.detected and tracked.session.is_mining:
@@ -153,4 +193,4 @@ class Inspector:
     def counters(self):
         meta = self.meta
         return {"candidates": int(meta[IM_CANDIDATES]), "inspect_gaps": int(meta[IM_GAPS]),
-                "inspect_lost": int(meta[IM_LOST])}
+                "inspect_lost": int(meta[IM_LOST]), "encrypted_skipped": int(meta[IM_EXCLUDED])}

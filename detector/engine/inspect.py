@@ -7,7 +7,10 @@ the first K bytes of each direction, placed by TCP sequence number
 gap fills), and feeds every newly contiguous byte to `match_payload`. When a
 signature fires, the flow becomes a *candidate*: its buffered bytes and
 every later payload packet go to Python as events (the protocol parsers
-decide whether it really is mining and follow jobs and shares). Python turns
+decide whether it really is mining and follow jobs and shares). Events carry
+their stream position; bytes already sent are not sent again, and a segment
+past a hole is sent as it comes (the hole's bytes still count as new when they
+arrive): Python puts them back in order (handoff.TrackedFlow.in_order). Python turns
 inspection off for a flow by setting its state to INSPECT_OFF.
 
 Memory is fixed at construction: capacity x 2 x K bytes of stream heads plus
@@ -61,6 +64,7 @@ IM_ARENA = 1      # arena bytes used by the last call
 IM_GAPS = 2       # segments beyond the one pending range, dropped from inspection
 IM_LOST = 3       # payload packets whose flow had already ended in the same batch
 IM_CANDIDATES = 4  # flows that became candidates
+IM_EXCLUDED = 5   # flows whose stream opens with TLS or SSH (no cleartext mining inside)
 IM_SIZE = 8
 
 TCP_SYN = 0x02
@@ -115,8 +119,32 @@ def add_event(events, arena, imeta, fid, row, kind, direction, frame, ts, pos, s
 
 
 @kernel
-def emit_head(events, arena, imeta, fid, row, d, head_row, seg, st):
-    """One EV_HEAD event per remembered packet of a direction's head, in stream order."""
+def not_cleartext(head_row):
+    """True when a stream opens with a TLS record header or an SSH banner.
+
+    No mining protocol starts that way (JSON-RPC opens with '{', HTTP with a
+    method, Stratum V2 frames with a zero extension type), and what follows is
+    encrypted: TLS-wrapped mining is found from SNI, DNS and timing instead.
+    """
+    b0, b1, b2 = head_row[0], head_row[1], head_row[2]
+    if 0x14 <= b0 <= 0x17 and b1 == 0x03 and b2 <= 0x04:
+        return True
+    return b0 == 0x53 and b1 == 0x53 and b2 == 0x48 and head_row[3] == 0x2D   # "SSH-"
+
+
+@kernel
+def hits_sum(words):
+    """A checksum of a pattern bitmask: bits are only ever set, so it changes iff one was."""
+    total = np.uint64(0)
+    for w in words:
+        total += w
+    return total
+
+
+@kernel
+def emit_head(events, arena, imeta, fid, row, d, head_row, seg, st, frame, ts):
+    """One EV_HEAD event per remembered packet of a direction's head, in stream order,
+    then the out-of-order range waiting for its hole, if any (attributed to `frame`)."""
     nseg = st[S_NSEG]
     contig = st[S_CONTIG]
     for k in range(nseg):
@@ -125,6 +153,9 @@ def emit_head(events, arena, imeta, fid, row, d, head_row, seg, st):
         if hi > lo:
             add_event(events, arena, imeta, fid, row, EV_HEAD, d, seg[k, 1], seg[k, 2], lo,
                       head_row, lo, hi - lo)
+    if st[S_PEND_LEN] > 0:
+        add_event(events, arena, imeta, fid, row, EV_HEAD, d, frame, ts, st[S_PEND_AT],
+                  head_row, st[S_PEND_AT], st[S_PEND_LEN])
 
 
 @kernel
@@ -222,18 +253,32 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
             rel -= 0x100000000                # before byte 0 (retransmitted SYN data...)
         off = np.int64(p["payload_offset"])
         frame = np.int64(first_record) + i + 1
-        # room for the worst this packet can add: a candidate handoff (3 events,
-        # the fired words and both heads) or one data event
-        if (imeta[IM_EVENTS] + 1 + 2 * HEAD_SEGMENTS > len(events)
+        # room for the worst this packet can add: a candidate handoff (the fired words,
+        # both heads and their out-of-order ranges) or one data event
+        if (imeta[IM_EVENTS] + 1 + 2 * (HEAD_SEGMENTS + 1) > len(events)
                 or imeta[IM_ARENA] + 8 * fired.shape[1] + 2 * k_bytes + length > len(arena)):
             return i
         if state == INSPECT_CANDIDATE:
             end_rel = rel + length
-            if end_rel <= st[S_CONTIG]:
+            contig = st[S_CONTIG]
+            if end_rel <= contig:
                 continue                      # retransmission
-            skip = max(np.int64(0), st[S_CONTIG] - rel)
+            skip = max(np.int64(0), contig - rel)
             add_event(events, arena, imeta, fid, row, EV_DATA, d, frame, ts_ns[i], rel + skip,
                       buf, off + skip, length - skip)
+            if rel > contig:                  # out of order: Python holds it until the hole fills
+                pend_end = st[S_PEND_AT] + st[S_PEND_LEN]
+                if st[S_PEND_LEN] == 0:
+                    st[S_PEND_AT] = rel
+                    st[S_PEND_LEN] = length
+                elif st[S_PEND_AT] <= rel <= pend_end:
+                    st[S_PEND_LEN] = max(end_rel, pend_end) - st[S_PEND_AT]
+                else:
+                    imeta[IM_GAPS] += 1
+                continue
+            if st[S_PEND_LEN] != 0 and st[S_PEND_AT] <= end_rel:   # the hole is filled
+                end_rel = max(end_rel, st[S_PEND_AT] + st[S_PEND_LEN])
+                st[S_PEND_LEN] = 0
             st[S_CONTIG] = end_rel
             continue
         # INSPECT_MATCHING
@@ -241,6 +286,10 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
         if old >= k_bytes:
             continue
         contig = place_segment(head[row, d], st, rel, buf, off, length, k_bytes, imeta)
+        if old == 0 and contig >= 4 and not_cleartext(head[row, d]):
+            insp_state[row] = INSPECT_OFF
+            imeta[IM_EXCLUDED] += 1
+            continue
         if contig > old:
             k = st[S_NSEG]
             if k < HEAD_SEGMENTS:             # remember where this packet's bytes start
@@ -248,12 +297,16 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
                 segs[row, d, k, 1] = frame
                 segs[row, d, k, 2] = ts_ns[i]
                 st[S_NSEG] = k + 1
+            before = hits_sum(hits[row])
             st[S_AC] = match_payload(goto, out_start, out_pattern, pat_info, first_out_state,
                                      head[row, d], old, contig, old, d, np.int32(st[S_AC]),
                                      hits[row])
             st[S_CONTIG] = contig
-            nfired = eval_signatures(sig_pat_start, sig_pat, sig_all_start, sig_all,
-                                     sig_any_start, sig_any, sig_order, hits[row], fired[row])
+            nfired = 0
+            if hits_sum(hits[row]) != before:     # a new pattern: signatures may fire now
+                nfired = eval_signatures(sig_pat_start, sig_pat, sig_all_start, sig_all,
+                                         sig_any_start, sig_any, sig_order, hits[row],
+                                         fired[row])
             if nfired > 0:
                 insp_state[row] = INSPECT_CANDIDATE
                 imeta[IM_CANDIDATES] += 1
@@ -261,7 +314,7 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
                           fired[row].view(np.uint8), 0, 8 * fired.shape[1])
                 for dd in range(2):
                     emit_head(events, arena, imeta, fid, row, dd, head[row, dd],
-                              segs[row, dd], streams[row, dd])
+                              segs[row, dd], streams[row, dd], frame, ts_ns[i])
                 continue
         if streams[row, 0, S_CONTIG] >= k_bytes and streams[row, 1, S_CONTIG] >= k_bytes:
             insp_state[row] = INSPECT_OFF

@@ -46,7 +46,8 @@ def test_parsers_never_raise_on_json_shapes(method, params, ident, direction):
                 assert msg.worker is None or len(msg.worker) <= 256
                 assert msg.agent is None or len(msg.agent) <= 256
         raw = json.dumps(obj).encode()
-        assert dispatch.parse_json(raw, direction) is None or True
+        # the wire form and the decoded object must give the same message
+        assert dispatch.parse_json(raw, direction) == dispatch.parse_json(obj, direction)
 
 
 @settings(max_examples=150, deadline=None)
