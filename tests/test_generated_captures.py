@@ -84,12 +84,15 @@ def expect_record(pkts, ts, tunnel="", end_reason="eof", flow_id=1, first_frame=
     The client is decided by `oriented_by` (the flow's first packet; default pkts[0])."""
     first = oriented_by or pkts[0]
     assert not first.later_fragment
-    synack = first.tcp_flags & 0x12 == 0x12
-    client_is_conv_client = first.c2s != synack
     tcp = first.ip[TCP]
+    if first.tcp_flags & 0x02:          # SYN from the client, SYN+ACK from the server
+        from_server = first.tcp_flags & 0x12 == 0x12
+    else:                               # mid-flow: the service-range port is the server's
+        from_server = tcp.sport < tcp.dport and tcp.sport < 32768 and tcp.dport >= 1024
+    client_is_conv_client = first.c2s != from_server
     src = (ipaddress.ip_address(first.ip.src).compressed, tcp.sport)
     dst = (ipaddress.ip_address(first.ip.dst).compressed, tcp.dport)
-    (cip, cport), (sip, sport) = (dst, src) if synack else (src, dst)
+    (cip, cport), (sip, sport) = (dst, src) if from_server else (src, dst)
     side = {True: dict(p=0, b=0, pl=0, f=0), False: dict(p=0, b=0, pl=0, f=0)}
     for p in pkts:
         d = side[p.c2s == client_is_conv_client]

@@ -52,6 +52,8 @@ META_SIZE = 16
 FRAG_SLOTS = 4096      # in-flight fragmented datagrams remembered (direct-mapped)
 FRAG_WIDTH = 7         # src_hi, src_lo, dst_hi, dst_lo, ip_id|proto<<32, ports, used
 
+DYNAMIC_PORT_MIN = 32768     # Linux's default ephemeral range starts here (IANA: 49152)
+REGISTERED_PORT_MIN = 1024
 TCP_SYN = 0x02
 TCP_ACK = 0x10
 PROTO_TCP = 6
@@ -248,17 +250,30 @@ def frag_lookup(frag, p):
 
 
 @kernel
+def sender_is_server(p, sport, dport):
+    """Whether the first packet seen of a flow came from its server.
+
+    A SYN comes from the client and a SYN+ACK from the server. Without either
+    (the capture began mid-flow) the port in the service range is the
+    server's: a packet from a port below the dynamic range to a higher,
+    registered-or-dynamic port (3333 -> 46080, 53 -> 51000) is a reply.
+    Otherwise the first sender is taken as the client.
+    """
+    if p["proto"] == PROTO_TCP and (p["tcp_flags"] & TCP_SYN) != 0:
+        return (p["tcp_flags"] & TCP_ACK) != 0
+    return sport < dport and sport < DYNAMIC_PORT_MIN and dport >= REGISTERED_PORT_MIN
+
+
+@kernel
 def new_row(rows, index, lru_prev, lru_next, free_rows, slot, h, p, sport, dport, ts,
             frame, meta):
-    """Start a flow in a free row; the sender is the client unless it sent SYN+ACK."""
+    """Start a flow in a free row, oriented by `sender_is_server`."""
     meta[META_FREE_TOP] -= 1
     row = free_rows[meta[META_FREE_TOP]]
     meta[META_LIVE] += 1
     index[slot] = row
     f = rows[row]
-    syn_ack = (p["proto"] == PROTO_TCP and (p["tcp_flags"] & TCP_SYN) != 0
-               and (p["tcp_flags"] & TCP_ACK) != 0)
-    if syn_ack:  # we missed the SYN: the receiver of a SYN+ACK initiated
+    if sender_is_server(p, sport, dport):
         f["client_hi"], f["client_lo"], f["client_port"] = p["dst_hi"], p["dst_lo"], dport
         f["server_hi"], f["server_lo"], f["server_port"] = p["src_hi"], p["src_lo"], sport
     else:
