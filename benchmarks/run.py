@@ -264,7 +264,8 @@ def step_minewatch(sub: str, path: Path, core: int, env, timeout: float, want_co
             except subprocess.TimeoutExpired:
                 log(f"minewatch {sub}: timed out after {timeout:.0f} s")
                 return {"error": "timeout"}
-            if p.returncode != 0:
+            ok_codes = (0, 1) if sub == "scan" else (0,)   # scan exits 1 when it finds mining
+            if p.returncode not in ok_codes:
                 log(f"minewatch {sub}: exit {p.returncode}: {tail(p.stderr)}")
                 return {"error": f"exit {p.returncode}: {tail(p.stderr)}"}
             try:

@@ -83,18 +83,17 @@ class Handoff:
         self.newly_detected = []  # TrackedFlow that became mining since the last take
 
     def on_events(self, events, arena):
-        for e in events:
-            fid = int(e["flow_id"])
-            kind = int(e["kind"])
-            data = arena[e["arena_off"]:e["arena_off"] + e["length"]]
+        raw = arena.tobytes()      # one copy; events slice it (cheaper than numpy per event)
+        columns = [events[k].tolist() for k in ("flow_id", "row", "kind", "direction", "frame",
+                                                  "ts_ns", "stream_pos", "arena_off", "length")]
+        for fid, row, kind, direction, frame, ts_ns, pos, off, length in zip(*columns):
             if kind == EV_FIRED:
-                self.on_match(fid, int(e["row"]), data)
+                self.on_match(fid, row, arena[off:off + length])
                 continue
             tracked = self.flows.get(fid)
             if tracked is None:
                 continue
-            self.on_update(tracked, int(e["direction"]), data.tobytes(), int(e["frame"]),
-                           int(e["ts_ns"]), int(e["stream_pos"]))
+            self.on_update(tracked, direction, raw[off:off + length], frame, ts_ns, pos)
 
     def on_match(self, fid, row, fired_words):
         bits = np.unpackbits(fired_words, bitorder="little")

@@ -9,13 +9,11 @@ Strings from traffic are escaped to ASCII in JSON, neutralised against
 formula injection in csv, and stripped of control characters in tables.
 """
 
-import csv
-import io
 import json
 from datetime import datetime, timezone
 
 from ..hits import HIT_FIELDS
-from .writers import csv_safe, terminal_safe
+from .writers import CsvRows, TableWriter
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
 
@@ -91,28 +89,21 @@ class CsvHitWriter:
 
     def __init__(self, stream):
         self.stream = stream
-        self.text = io.StringIO()
-        self.writer = csv.writer(self.text, lineterminator="\n")
-        self.writer.writerow(HIT_FIELDS)
-        self._flush()
-
-    def _flush(self):
-        self.stream.write(self.text.getvalue().encode())
-        self.text.seek(0)
-        self.text.truncate()
-        self.stream.flush()
+        self.rows = CsvRows(stream, HIT_FIELDS)
 
     def write(self, hit):
-        self.writer.writerow([csv_safe(flat_cell(hit[k])) for k in HIT_FIELDS])
-        self._flush()
+        self.rows.write_row([flat_cell(hit[k]) for k in HIT_FIELDS])
+        self.stream.flush()
 
 
-TABLE_COLUMNS = (("client", 22), ("server", 22), ("variant", 17), ("coin", 5),
-                 ("worker", 24), ("agent", 18), ("shares", 9), ("difficulty", 12),
-                 ("hashrate", 10), ("confidence", 11))
+TABLE_COLUMNS = [("client", "client", 22), ("server", "server", 22), ("variant", "variant", 17),
+                 ("coin", "coin", 5), ("worker", "worker", 24), ("agent", "agent", 18),
+                 ("shares", "shares", 9), ("difficulty", "difficulty", 12),
+                 ("hashrate", "hashrate", 10), ("confidence", "confidence", 11)]
 
 
 def si(value):
+    """A number with an SI prefix, 3 significant digits ('-' for none)."""
     if value is None:
         return "-"
     for unit, scale in (("E", 1e18), ("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6),
@@ -131,25 +122,22 @@ class TableHitWriter:
 
     def __init__(self, stream):
         self.stream = stream
-        self._line([name for name, _ in TABLE_COLUMNS])
-
-    def _line(self, cells):
-        parts = []
-        for (_, width), cell in zip(TABLE_COLUMNS, cells):
-            text = terminal_safe("-" if cell is None else cell)
-            if len(text) > width:
-                text = text[:width - 1] + "…"
-            parts.append(text.ljust(width))
-        self.stream.write(("  ".join(parts).rstrip() + "\n").encode())
+        self.table = TableWriter(stream, TABLE_COLUMNS)
 
     def write(self, hit):
-        shares = f"{hit['shares_accepted']}/{hit['shares_submitted']}"
-        rate = si(hit["hashrate_hps"]) + ("H/s" if hit["hashrate_hps"] is not None else "")
-        self._line([endpoint(hit["client_ip"], hit["client_port"]),
-                    endpoint(hit["server_ip"], hit["server_port"]), hit["variant"],
-                    hit["coin"], hit["worker"], hit["agent"], shares,
-                    si(hit["difficulty"]) if isinstance(hit["difficulty"], (int, float))
-                    else hit["difficulty"], rate, hit["confidence"]])
+        rate = hit["hashrate_hps"]
+        diff = hit["difficulty"]
+        cells = {
+            "client": endpoint(hit["client_ip"], hit["client_port"]),
+            "server": endpoint(hit["server_ip"], hit["server_port"]),
+            "variant": hit["variant"], "coin": hit["coin"], "worker": hit["worker"],
+            "agent": hit["agent"],
+            "shares": f"{hit['shares_accepted']}/{hit['shares_submitted']}",
+            "difficulty": si(diff) if isinstance(diff, (int, float)) else diff,
+            "hashrate": si(rate) + ("H/s" if rate is not None else ""),
+            "confidence": hit["confidence"],
+        }
+        self.table.write_columns({k: ["-" if v is None else v] for k, v in cells.items()})
         self.stream.flush()
 
 

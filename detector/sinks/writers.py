@@ -1,4 +1,4 @@
-"""Record writers: jsonl, csv and table, fed with column dicts, writing UTF-8 bytes.
+"""Shared pieces of the text outputs: csv rows and aligned tables, as UTF-8 bytes.
 
 Strings that come from traffic are untrusted: csv cells that a spreadsheet
 would run as a formula are neutralised, and table cells lose control
@@ -7,7 +7,6 @@ characters so they cannot drive the terminal.
 
 import csv
 import io
-import json
 import re
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -26,44 +25,20 @@ def terminal_safe(value):
     return _CONTROL.sub("?", str(value))
 
 
-class JsonlWriter:
+class CsvRows:
+    """csv rows as UTF-8 bytes, every cell neutralised (`csv_safe`); header first."""
+
     def __init__(self, stream, fields):
         self.stream = stream
-        self.fields = fields
-        self.dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-
-    def write_columns(self, cols):
-        dumps = self.dumps
-        fields = self.fields
-        lines = [dumps(dict(zip(fields, row))) for row in zip(*(cols[f] for f in fields))]
-        if lines:
-            self.stream.write(("\n".join(lines) + "\n").encode())
-
-    def close(self):
-        pass
-
-
-class CsvWriter:
-    def __init__(self, stream, fields):
-        self.stream = stream
-        self.fields = fields
         self.text = io.StringIO()
         self.writer = csv.writer(self.text, lineterminator="\n")
-        self.writer.writerow(fields)
-        self._flush()
+        self.write_row(fields)
 
-    def _flush(self):
+    def write_row(self, values):
+        self.writer.writerow([csv_safe(v) for v in values])
         self.stream.write(self.text.getvalue().encode())
         self.text.seek(0)
         self.text.truncate()
-
-    def write_columns(self, cols):
-        self.writer.writerows(
-            [csv_safe(v) for v in row] for row in zip(*(cols[f] for f in self.fields)))
-        self._flush()
-
-    def close(self):
-        pass
 
 
 class TableWriter:
@@ -90,6 +65,3 @@ class TableWriter:
         out = [self._line(r) for r in rows]
         if out:
             self.stream.write(("\n".join(out) + "\n").encode())
-
-    def close(self):
-        pass
