@@ -85,15 +85,16 @@ def put_text(out, pos, table, length, code):
     return pos + length[code]
 
 
+POW10 = np.array([10 ** k for k in range(20)], np.uint64)
+
+
 @kernel
 def put_uint(out, pos, v, min_digits):
     """Decimal digits of v >= 0 (at least min_digits, zero padded)."""
     v = np.uint64(v)
     n = 1
-    t = v // np.uint64(10)
-    while t > 0:
+    while n < 20 and v >= POW10[n]:      # digit count by comparison, no division
         n += 1
-        t //= np.uint64(10)
     n = max(n, min_digits)
     for i in range(n):
         out[pos + n - 1 - i] = 48 + np.uint8(v % np.uint64(10))
@@ -154,11 +155,8 @@ def put_ip(out, pos, hi, lo):
 
 
 @kernel
-def put_iso_ns(out, pos, ts_ns):
-    """ISO 8601 UTC with nanoseconds: 2020-02-07T21:03:54.258190000Z."""
-    day_ns = np.int64(86400) * np.int64(1_000_000_000)
-    days = ts_ns // day_ns
-    rem = ts_ns - days * day_ns
+def put_date(out, pos, days):
+    """Days since the epoch as YYYY-MM-DD (proleptic Gregorian, UTC)."""
     # civil_from_days (H. Hinnant, 'chrono-compatible low-level date algorithms')
     z = days + 719468
     era = (z if z >= 0 else z - 146096) // 146097
@@ -175,7 +173,30 @@ def put_iso_ns(out, pos, ts_ns):
     out[pos] = 45  # '-'
     pos = put_uint(out, pos + 1, m, 2)
     out[pos] = 45
-    pos = put_uint(out, pos + 1, d, 2)
+    return put_uint(out, pos + 1, d, 2)
+
+
+@kernel
+def put_iso_ns(out, pos, ts_ns, day_cache):
+    """ISO 8601 UTC with nanoseconds: 2020-02-07T21:03:54.258190000Z.
+
+    day_cache int64[16]: [day, length, date bytes...] of the last date written;
+    flows of one capture mostly share their date, so it is formatted once.
+    """
+    day_ns = np.int64(86400) * np.int64(1_000_000_000)
+    days = ts_ns // day_ns
+    rem = ts_ns - days * day_ns
+    if day_cache[1] == 0 or day_cache[0] != days:
+        end = put_date(out, pos, days)
+        day_cache[0] = days
+        day_cache[1] = end - pos
+        for j in range(end - pos):
+            day_cache[2 + j] = out[pos + j]
+        pos = end
+    else:
+        for j in range(day_cache[1]):
+            out[pos + j] = day_cache[2 + j]
+        pos += day_cache[1]
     out[pos] = 84  # 'T'
     secs = rem // 1_000_000_000
     pos = put_uint(out, pos + 1, secs // 3600, 2)
@@ -214,6 +235,7 @@ def format_flows(flows, pieces, piece_len, transport, transport_len, tunnel, tun
     Fields in FIELDS order; pieces[k] precedes field k, pieces[n] ends the row.
     """
     pos = 0
+    day_cache = np.zeros(16, np.int64)
     for i in range(len(flows)):
         f = flows[i]
         pos = put_text(out, pos, pieces, piece_len, 0)
@@ -239,9 +261,9 @@ def format_flows(flows, pieces, piece_len, transport, transport_len, tunnel, tun
         pos = put_text(out, pos, pieces, piece_len, 10)
         pos = put_uint(out, pos, f["payload_s2c"], 1)
         pos = put_text(out, pos, pieces, piece_len, 11)
-        pos = put_iso_ns(out, pos, f["first_ts"])
+        pos = put_iso_ns(out, pos, f["first_ts"], day_cache)
         pos = put_text(out, pos, pieces, piece_len, 12)
-        pos = put_iso_ns(out, pos, f["last_ts"])
+        pos = put_iso_ns(out, pos, f["last_ts"], day_cache)
         pos = put_text(out, pos, pieces, piece_len, 13)
         pos = put_seconds(out, pos, max(np.int64(0), f["last_ts"] - f["first_ts"]))
         pos = put_text(out, pos, pieces, piece_len, 14)
