@@ -37,11 +37,7 @@ TRANSPORTS = {
 ENCAPS = ("vlan", "gtpu")
 
 # fields a dialect gets wrong because of a defect reported below (tested by the xfails)
-KNOWN_WRONG = {
-    "zcash": {"difficulty"},
-    "stratum_v2": {"jobs"},
-    "getblocktemplate": {"shares_accepted"},
-}
+KNOWN_WRONG: dict[str, set] = {}
 
 
 @pytest.fixture(scope="module")
@@ -91,15 +87,7 @@ def test_dialect_on_port(tmp_path, matcher, name, port):
     check_hit(hit, dialogue, tr, KNOWN_WRONG.get(name, ()))
 
 
-SV2_SPLIT = ("detector/protocols/session.py _detect_mode: a first SV2 segment shorter "
-             "than its frame (parse_frame -> Incomplete) sets the direction to MODE_OTHER for "
-             "good instead of waiting for more bytes; SetupConnection cut in two: no hit")
-
-
-@pytest.mark.parametrize("name,quirk", [
-    pytest.param(n, q, marks=pytest.mark.xfail(strict=True, reason=SV2_SPLIT))
-    if (n, q) == ("stratum_v2", "split_mid_json") else (n, q)
-    for n in sorted(gen.MINING) for q in sorted(TRANSPORTS)])
+@pytest.mark.parametrize("name,quirk", [(n, q) for n in sorted(gen.MINING) for q in sorted(TRANSPORTS)])
 def test_dialect_transport_quirks(tmp_path, matcher, name, quirk):
     dialogue = gen.MINING[name]()
     tr = TRANSPORTS[quirk]
@@ -112,8 +100,7 @@ def test_dialect_every_segment_out_of_order(tmp_path, matcher, name):
     """Each message cut in two; for every segment followed by one of the same sender,
     a capture where the two arrive swapped (before and after the signature fired)."""
     dialogue = gen.MINING[name]()
-    # SV2 frames stay whole: a frame cut in two is the SV2_SPLIT defect
-    cut = gen.Transport(cut_mid=name != "stratum_v2")
+    cut = gen.Transport(cut_mid=True)
     indexes = gen.reorderable(dialogue, cut)
     assert len(indexes) >= 3
     for i in indexes:
@@ -166,34 +153,27 @@ def test_midstream_pool_speaks_first(tmp_path, matcher):
     check_hit(hit, dialogue, tr)
 
 
-# --- defects in detector/protocols, detector/hashrate (reported, not fixed here) ----------------
+# --- fixed defects in detector/protocols (regression checks) ----------------------------------
 def _field(tmp_path, matcher, name, key):
     dialogue = gen.MINING[name]()
     hit = one_hit(gen.capture(tmp_path / f"{name}.pcap", dialogue), matcher)
     return hit[key], dialogue.expect[key]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "detector/protocols/session.py _set_difficulty: the target of mining.set_target is "
-    "converted with the family known at that moment (SHA-256d: only the later 8-param "
-    "notify votes zcash), giving 2^-19 instead of 1.0 for target = powLimit, never redone"))
 def test_zcash_set_target_difficulty_relative_to_powlimit(tmp_path, matcher):
+    """mining.set_target before the notify that identifies Zcash: powLimit is difficulty 1."""
     got, want = _field(tmp_path, matcher, "zcash", "difficulty")
     assert got == pytest.approx(want)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "detector/protocols/stratum_v2.py _from_frame: SetNewPrevHash (0x20) is counted as a "
-    "job (KIND_JOB) although it only activates the future NewMiningJob already counted"))
 def test_sv2_set_new_prev_hash_is_not_a_second_job(tmp_path, matcher):
+    """SetNewPrevHash activates the NewMiningJob already counted: one job."""
     got, want = _field(tmp_path, matcher, "stratum_v2", "jobs")
     assert got == want
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "detector/protocols (reply pairing for HTTP bodies): BIP 22 submitblock answers "
-    "result null / error null on success; the share stays neither accepted nor rejected"))
 def test_gbt_submitblock_null_result_is_accepted(tmp_path, matcher):
+    """BIP 22: submitblock answered result null / error null is accepted."""
     got, want = _field(tmp_path, matcher, "getblocktemplate", "shares_accepted")
     assert got == want
 

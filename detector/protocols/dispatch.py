@@ -4,12 +4,13 @@ Order matters because dialects share method names (``mining.subscribe`` is
 used by Bitcoin stratum, ZIP 301, EthereumStratum and KawPow): dialect-specific
 shapes are tried before the generic Stratum V1 parser. A reply nobody
 recognises comes back as a generic ``reply`` message (variant None), which the
-session only uses to pair with its request.
+session only uses to pair with its request (it also carries the BIP 22
+reading of the reply, used when the request was ``submitblock``).
 """
 
 from __future__ import annotations
 
-from . import ethproxy, ethstratum, kawpow, stratum_v1, xmrig, zcash
+from . import ethproxy, ethstratum, http_mining, kawpow, stratum_v1, xmrig, zcash
 from .jsonrpc import coerce_message, is_request, reply_ok
 from .message import KIND_REPLY, TOCLIENT, WEAK, MiningMessage, message_id
 
@@ -29,5 +30,6 @@ def parse_json(message: dict | bytes, direction: str) -> MiningMessage | None:
     if direction == TOCLIENT and not is_request(obj) and ("result" in obj or "error" in obj):
         return MiningMessage(kind=KIND_REPLY, variant=None, strength=WEAK, direction=direction,
                              signature="jsonrpc.reply", msg_id=message_id(obj), is_reply=True,
-                             result_ok=reply_ok(obj))
+                             result_ok=reply_ok(obj),
+                             submitblock_ok=http_mining.submitblock_reply_ok(obj))
     return None

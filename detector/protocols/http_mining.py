@@ -169,6 +169,24 @@ def _stratum_host(url: str | None) -> str | None:
     return untrusted_text(host.rsplit(":", 1)[0] if host.count(":") == 1 else host)
 
 
+def submitblock_reply_ok(obj: dict | None) -> bool | None:
+    """Outcome of a JSON-RPC reply to ``submitblock`` (BIP 22 "Block Submission").
+
+    BIP 22: the node answers ``result`` null on acceptance, else a string with
+    the rejection reason (``"duplicate"``, ``"high-hash"``, ``"inconclusive"``
+    ...); a non-null ``error`` is a failed call. True accepted, False rejected,
+    None when `obj` is not a reply. Only valid for replies to submitblock: for
+    other methods ``result`` null means nothing (see ``jsonrpc.reply_ok``).
+    """
+    if not isinstance(obj, dict) or isinstance(obj.get("method"), str):
+        return None
+    if "result" not in obj and "error" not in obj:
+        return None
+    if obj.get("error") not in (None, False, {}, []):
+        return False
+    return obj.get("result") is None
+
+
 def _body_evidence(obj: dict | None, direction: str):
     """(variant, kind, strength, signature, fields) from a JSON-RPC body, or None."""
     if obj is None:
@@ -239,6 +257,7 @@ def parse(message: HttpMessage | bytes, direction: str) -> MiningMessage | None:
         variant=variant, strength=strength, direction=direction, signature=signature,
         method=obj.get("method") if obj and isinstance(obj.get("method"), str) else None,
         msg_id=message_id(obj) if obj else None, specific=body is not None,
-        is_reply=direction == TOCLIENT, worker=worker,
+        is_reply=direction == TOCLIENT,
+        submitblock_ok=submitblock_reply_ok(obj) if direction == TOCLIENT else None, worker=worker,
         agent=untrusted_text(headers.get(H_USER_AGENT)) if direction == TOSERVER else None,
         pool_host=_stratum_host(headers.get(H_X_STRATUM)), **fields)

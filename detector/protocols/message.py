@@ -76,6 +76,7 @@ class MiningMessage:
     specific: bool = False
     is_reply: bool = False
     result_ok: bool | None = None     # replies: True accepted, False error, None unknown
+    submitblock_ok: bool | None = None  # replies read as BIP 22 submitblock: null result = accepted
     worker: str | None = None
     workers_extra: tuple = ()         # other identities (e.g. eth-proxy top-level "worker")
     agent: str | None = None

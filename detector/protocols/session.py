@@ -3,7 +3,9 @@
 The engine calls :meth:`MiningSession.feed` with reassembled payload bytes of
 one direction (``"toserver"``/``"toclient"``, client = flow initiator), in
 order. Each direction is framed on its own: newline JSON-RPC, HTTP/1.x or
-plaintext Stratum V2 (detected from its first bytes). Parsed messages are
+plaintext Stratum V2 (detected from its first bytes; a first segment cut
+inside the SV2 opening frame is buffered until that frame is whole, see
+``stratum_v2.opening_prefix``). Parsed messages are
 paired by JSON-RPC id (FIFO per id: some miners reuse one id for every
 submit), so shares are counted accepted/rejected by the pool's reply.
 
@@ -13,7 +15,9 @@ strength; one *conclusive* message in its expected direction is enough, a
 A generic method name never counts: parsers only return a message when the
 mining shape is there. ``confidence`` is ``"dpi"`` when mining messages were
 seen from both sides (or a request was answered), else ``"dpi_partial"``;
-``score`` is the noisy-or of the evidence weights.
+``score`` is the noisy-or of the evidence weights. Difficulties and targets
+are kept as sent and converted when read, in the hash family known then
+(a Zcash ``set_target`` precedes the notify that identifies Zcash).
 """
 
 from __future__ import annotations
@@ -116,6 +120,7 @@ class MiningSession:
         self._shares: deque[_Share] = deque(maxlen=MAX_SHARE_RECORDS)
         self._job_targets: dict[str, tuple] = {}
         self._current = (None, None, None)   # (difficulty, target, target_format) in force
+        self._settings: list[tuple] = []     # raw settings as sent, last MAX_DIFFICULTY_HISTORY
         self.worker: str | None = None
         self.workers: list[str] = []
         self.agent: str | None = None
@@ -127,8 +132,6 @@ class MiningSession:
         self.shares_accepted = 0
         self.shares_rejected = 0
         self.jobs = 0
-        self.difficulty: float | None = None
-        self.difficulty_history: list[float] = []
         self.difficulty_changes = 0
         self.reported_hashrate_hs: float | None = None
         self.methods: Counter = Counter()
@@ -151,7 +154,13 @@ class MiningSession:
             state.first_bytes += data[:FIRST_BYTES_KEPT - len(state.first_bytes)]
         state.bytes_seen += len(data)
         if state.mode is None:
-            state.mode = self._detect_mode(direction, state, data)
+            data = bytes(state.buffer) + data      # an undecided opening waits here
+            state.buffer.clear()
+            mode = self._detect_mode(direction, state, data)
+            if mode is None:
+                state.buffer += data
+                return []
+            state.mode = mode
         if state.mode == MODE_JSON:
             msgs = self._feed_json(direction, state, data)
         elif state.mode == MODE_HTTP:
@@ -176,7 +185,12 @@ class MiningSession:
                 msgs += got
         return msgs
 
-    def _detect_mode(self, direction: str, state: _Direction, data: bytes) -> str:
+    def _detect_mode(self, direction: str, state: _Direction, data: bytes) -> str | None:
+        """Framing of a direction from its first bytes; None: undecided, wait for more.
+
+        Only a proper prefix of a plaintext SV2 opening frame is waited for
+        (``stratum_v2.opening_prefix``): at most one frame of bounded length.
+        """
         head = data.lstrip(b" \t\r\n\x00")
         if head.startswith(b"{"):
             return MODE_JSON
@@ -185,6 +199,9 @@ class MiningSession:
         frame = stratum_v2.parse_frame(data)
         if isinstance(frame, stratum_v2.Sv2Frame) and stratum_v2.parse(data, direction):
             return MODE_SV2
+        if (isinstance(frame, stratum_v2.Incomplete) and len(data) < FIRST_BYTES_KEPT
+                and stratum_v2.opening_prefix(data, direction)):
+            return None
         if self._dirs[TOSERVER if direction == TOCLIENT else TOCLIENT].mode == MODE_SV2:
             return MODE_SV2
         if b"\n{" in data:           # picked up mid-line: resynchronise on the next line
@@ -342,21 +359,51 @@ class MiningSession:
                 self._job_targets[msg.job_id] = self._current
 
     def _set_difficulty(self, msg: MiningMessage):
+        """Record a difficulty or target as sent; converted only when read (§12.1).
+
+        A target's difficulty depends on the hash family (Equihash counts it
+        relative to powLimit), which may only be known from a later message
+        (a ZIP 301 notify after ``mining.set_target``), so the raw target is
+        kept and :meth:`_difficulty_of` converts with the family known then.
+        """
         if msg.kind == KIND_DIFFICULTY:
             current = (msg.difficulty, None, None)
-            value = msg.difficulty
         else:
             current = (None, msg.target, msg.target_format)
-            value = hr.difficulty_from_target(msg.target, msg.target_format, self._family())
-        if value is None:
+        if self._difficulty_of(current) is None:
             return
         self._current = current
-        if self.difficulty is not None and value != self.difficulty:
+        if self._settings and self._changed(self._settings[-1], current):
             self.difficulty_changes += 1
-        if self.difficulty != value:
-            self.difficulty_history.append(value)
-            del self.difficulty_history[:-MAX_DIFFICULTY_HISTORY]
-        self.difficulty = value
+        if not self._settings or self._changed(self._settings[-1], current):
+            self._settings.append(current)
+            del self._settings[:-MAX_DIFFICULTY_HISTORY]
+
+    def _difficulty_of(self, setting: tuple, family: str | None = None) -> float | None:
+        """Difficulty of a raw (difficulty, target, target_format) in `family` (default: now)."""
+        difficulty, target, target_format = setting
+        if target is None:
+            return difficulty
+        return hr.difficulty_from_target(target, target_format, family or self._family())
+
+    def _changed(self, old: tuple, new: tuple) -> bool:
+        """True when two raw settings differ in value (targets compared family-free)."""
+        if old[1] is not None and new[1] is not None:
+            return hr.target_hashes(old[1], old[2]) != hr.target_hashes(new[1], new[2])
+        if old[1] is None and new[1] is None:
+            return old[0] != new[0]
+        return self._difficulty_of(old) != self._difficulty_of(new)
+
+    @property
+    def difficulty(self) -> float | None:
+        """The difficulty in force, in the convention of the family known now."""
+        return self._difficulty_of(self._settings[-1]) if self._settings else None
+
+    @property
+    def difficulty_history(self) -> list[float]:
+        """Distinct successive difficulties (last MAX_DIFFICULTY_HISTORY), family known now."""
+        family = self._family()
+        return [d for d in (self._difficulty_of(x, family) for x in self._settings) if d is not None]
 
     def _remember_request(self, msg: MiningMessage):
         if self._pending_count >= MAX_PENDING_REQUESTS:
@@ -384,11 +431,14 @@ class MiningSession:
             return
         self._add_evidence(f"{request.signature}.result", STRONG if request.strength != WEAK else WEAK,
                            KIND_SHARE_RESULT, TOCLIENT, frame_no)
-        if msg.result_ok is True:
+        ok = msg.result_ok
+        if request.method in http_mining.METHOD_SUBMITBLOCK and msg.submitblock_ok is not None:
+            ok = msg.submitblock_ok         # BIP 22: result null = accepted, a string = reason
+        if ok is True:
             self.shares_accepted += 1
             if share is not None:
                 share.accepted = True
-        elif msg.result_ok is False:
+        elif ok is False:
             self.shares_rejected += 1
             if share is not None:
                 share.accepted = False

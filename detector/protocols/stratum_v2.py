@@ -7,6 +7,11 @@ little-endian. Frame = ``extension_type`` U16 | ``msg_type`` U8 |
 ``msg_length`` U24 | payload. A plaintext mining ``SetupConnection``
 (protocol 0, min/max version 2) is conclusive; the encrypted handshake
 (64-byte client key, 234-byte server reply) is only weak evidence.
+Jobs are NewMiningJob / NewExtendedMiningJob only (SetNewPrevHash activates
+one already sent); a channel's target is the one in
+OpenStandard/ExtendedMiningChannel.Success until a SetTarget replaces it.
+:func:`opening_prefix` tells a first segment cut inside the opening frame
+(worth waiting for) from bytes that are not SV2.
 """
 
 from __future__ import annotations
@@ -42,6 +47,14 @@ SUBMIT_SHARES_ERROR = 0x1D
 NEW_EXTENDED_MINING_JOB = 0x1F
 SET_NEW_PREV_HASH = 0x20
 SET_TARGET = 0x21
+
+JOB_MSG_TYPES = (NEW_MINING_JOB, NEW_EXTENDED_MINING_JOB)   # SetNewPrevHash only activates one
+OPEN_CHANNEL_SUCCESS_TYPES = (OPEN_STANDARD_MINING_CHANNEL_SUCCESS, OPEN_EXTENDED_MINING_CHANNEL_SUCCESS)
+# First frame of each direction: SetupConnection (C->S), .Success/.Error (S->C).
+STR0_255_MAX_BYTES = 1 + 255
+SETUP_CONNECTION_MAX_PAYLOAD = 1 + 2 + 2 + 4 + 5 * STR0_255_MAX_BYTES + 2
+SETUP_CONNECTION_SUCCESS_PAYLOAD = 2 + 4                  # used_version U16, flags U32
+SETUP_CONNECTION_ERROR_MAX_PAYLOAD = 4 + STR0_255_MAX_BYTES  # flags U32, error_code STR0_255
 
 # Noise NX handshake (SRI const_sv2: ELLSWIFT_ENCODING_SIZE 64, 64 + 80 + 90).
 NOISE_CLIENT_HELLO_BYTES = 64
@@ -129,6 +142,41 @@ def parse_frame(data: bytes, max_payload: int = 1 << 20):
                     FRAME_HEADER_BYTES + length)
 
 
+def opening_prefix(data: bytes, direction: str) -> bool:
+    """True when `data` is a proper prefix of a plaintext SV2 opening frame (§10.2).
+
+    The opening frame of the client is a mining/JD/TD ``SetupConnection``
+    (``00 00 | 00 | len | protocol <= 2 | 02 00 02 00 | ...``), the server's a
+    ``SetupConnection.Success``/``.Error``. A first segment shorter than that
+    frame is worth waiting for: at most one frame, whose length is capped by
+    the message layout, so the wait is bounded. Random or other-protocol bytes
+    fail on the fixed header bytes.
+    """
+    data = bytes(data)
+    if direction == TOSERVER:
+        types, cap = (SETUP_CONNECTION,), SETUP_CONNECTION_MAX_PAYLOAD
+    elif direction == TOCLIENT:
+        types = (SETUP_CONNECTION_SUCCESS, SETUP_CONNECTION_ERROR)
+        cap = max(SETUP_CONNECTION_SUCCESS_PAYLOAD, SETUP_CONNECTION_ERROR_MAX_PAYLOAD)
+    else:
+        return False
+    if not data or any(data[:2]) or (len(data) > 2 and data[2] not in types):
+        return False
+    if len(data) < FRAME_HEADER_BYTES:
+        return True
+    length = int.from_bytes(data[3:6], "little")
+    if length > cap or len(data) >= FRAME_HEADER_BYTES + length:
+        return False
+    payload = data[FRAME_HEADER_BYTES:]
+    if direction == TOSERVER:
+        versions = struct.pack("<HH", SV2_VERSION, SV2_VERSION)
+        if payload[:1] and payload[0] > PROTOCOL_TEMPLATE_DISTRIBUTION:
+            return False
+        if payload[1:5] != versions[:len(payload[1:5])]:
+            return False
+    return True
+
+
 def _printable(raw: bytes | None) -> bool:
     return raw is not None and all(0x20 <= b < 0x7F for b in raw)
 
@@ -203,10 +251,21 @@ def _from_frame(frame: Sv2Frame, direction: str) -> MiningMessage | None:
             return None
         return MiningMessage(kind=KIND_TARGET, strength=STRONG, signature="stratum-v2.set_target",
                              target=target, target_format="le256", **base)
-    if direction == TOCLIENT and t in (NEW_MINING_JOB, NEW_EXTENDED_MINING_JOB, SET_NEW_PREV_HASH):
+    if direction == TOCLIENT and t in JOB_MSG_TYPES:
         return MiningMessage(kind=KIND_JOB, strength=STRONG, signature="stratum-v2.job", **base)
-    if direction == TOCLIENT and t in (SETUP_CONNECTION_SUCCESS, OPEN_STANDARD_MINING_CHANNEL_SUCCESS,
-                                       OPEN_EXTENDED_MINING_CHANNEL_SUCCESS):
+    if direction == TOCLIENT and t == SET_NEW_PREV_HASH:
+        # activates a future job already counted by its NewMiningJob: evidence, not a job
+        return MiningMessage(kind=KIND_OTHER, strength=STRONG,
+                             signature="stratum-v2.set_new_prev_hash", **base)
+    if direction == TOCLIENT and t in OPEN_CHANNEL_SUCCESS_TYPES:
+        # request_id U32, channel_id U32, target U256: the channel's target until a SetTarget
+        rd.uint(4), rd.uint(4)
+        target = _u256_le_hex(rd.take(32))
+        if target is not None and any(bytes.fromhex(target)):
+            return MiningMessage(kind=KIND_TARGET, strength=STRONG,
+                                 signature="stratum-v2.open_channel_success", is_reply=True,
+                                 result_ok=True, target=target, target_format="le256", **base)
+    if direction == TOCLIENT and t in (SETUP_CONNECTION_SUCCESS, *OPEN_CHANNEL_SUCCESS_TYPES):
         return MiningMessage(kind=KIND_OTHER, strength=STRONG, signature="stratum-v2.success",
                              is_reply=True, result_ok=True, **base)
     return None

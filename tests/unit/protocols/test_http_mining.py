@@ -59,3 +59,48 @@ def test_garbage():
         assert res is None or isinstance(res, (http_mining.Incomplete, http_mining.HttpMessage))
         assert http_mining.parse(raw, "toserver") is None
     assert http_mining.basic_auth_user("Basic !!!") is None
+
+
+def response(body: bytes, extra: str = "") -> bytes:
+    return (f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{extra}"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+GBT = (b'{"id":0,"method":"getblocktemplate","params":[{"capabilities":["coinbasetxn","longpoll"],'
+       b'"rules":["segwit"]}]}')
+
+
+def submitblock(i: int) -> bytes:
+    return request(b'{"id":%d,"method":"submitblock","params":["00000020' % i + b"ab" * 100 + b'"]}')
+
+
+def test_submitblock_reply_ok_bip22():
+    """BIP 22: result null (no error) = accepted; a string result = rejection reason."""
+    assert http_mining.submitblock_reply_ok({"result": None, "error": None, "id": 2}) is True
+    assert http_mining.submitblock_reply_ok({"result": "high-hash", "error": None, "id": 2}) is False
+    assert http_mining.submitblock_reply_ok({"result": "inconclusive", "error": None, "id": 2}) is False
+    assert http_mining.submitblock_reply_ok(
+        {"result": None, "error": {"code": -22, "message": "Block decode failed"}, "id": 2}) is False
+    assert http_mining.submitblock_reply_ok({"id": 2}) is None
+    assert http_mining.submitblock_reply_ok({"method": "submitblock", "params": [], "id": 2}) is None
+    # the same null reading travels with the parsed reply (header evidence or generic reply)
+    framed = http_mining.parse_http(response(b'{"result":null,"error":null,"id":2}', "X-Long-Polling: /LP\r\n"))
+    msg = http_mining.parse(framed, "toclient")
+    assert (msg.result_ok, msg.submitblock_ok) == (None, True)
+
+
+def test_session_submitblock_null_result_is_accepted_only_for_submitblock():
+    from detector.protocols.session import MiningSession
+    sess = MiningSession()
+    sess.feed("toserver", request(GBT))
+    # getblocktemplate answered null: unknown, not a share and not an acceptance
+    sess.feed("toclient", response(b'{"result":null,"error":null,"id":0}'))
+    sess.feed("toserver", submitblock(1))
+    sess.feed("toclient", response(b'{"result":null,"error":null,"id":1}'))
+    sess.feed("toserver", submitblock(2))
+    sess.feed("toclient", response(b'{"result":"high-hash","error":null,"id":2}'))
+    sess.feed("toserver", submitblock(3))
+    sess.feed("toclient", response(b'{"result":null,"error":{"code":-1,"message":"x"},"id":3}'))
+    d = sess.to_dict()
+    assert d["variant"] == "getblocktemplate"
+    assert (d["shares_submitted"], d["shares_accepted"], d["shares_rejected"]) == (3, 1, 2)

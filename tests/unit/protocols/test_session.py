@@ -164,7 +164,7 @@ def test_stratum_v2_plaintext_session():
     sess = MiningSession()
     sess.feed("toserver", frame[:5])
     sess.feed("toserver", frame[5:])
-    assert sess.is_mining or sess.variant is None
+    assert sess.is_mining and sess.variant == "stratum-v2" and sess.pool == "pool"
     sess2 = MiningSession()
     sess2.feed("toserver", frame)
     assert sess2.is_mining and sess2.variant == "stratum-v2" and sess2.pool == "pool"
@@ -174,3 +174,115 @@ def test_bad_direction_is_an_event():
     sess = MiningSession()
     assert sess.feed("sideways", line(NOTIFY)) == []
     assert sess.to_dict()["events"] == ["bad_direction"] and not sess.is_mining
+
+
+# --- Stratum V2: split opening frame, jobs, initial channel target ------------------------------
+def _sv2(msg_type, payload, channel_msg=False):
+    return (struct.pack("<HB", 0x8000 if channel_msg else 0, msg_type)
+            + len(payload).to_bytes(3, "little") + payload)
+
+
+def _s(x: bytes) -> bytes:
+    return bytes([len(x)]) + x
+
+
+SV2_SETUP = _sv2(0x00, bytes([0]) + struct.pack("<HHI", 2, 2, 4) + _s(b"pool.example")
+                 + struct.pack("<H", 34254) + _s(b"Bitmain") + _s(b"S19") + _s(b"bos") + _s(b"dev-1"))
+SV2_SETUP_OK = _sv2(0x01, struct.pack("<HI", 2, 0))
+SV2_OPEN = _sv2(0x10, struct.pack("<I", 1) + _s(b"acct.w1") + struct.pack("<f", 1.1e14) + b"\xff" * 32)
+SV2_CHANNEL_TARGET = (1 << 224) - 1
+SV2_OPEN_OK = _sv2(0x11, struct.pack("<II", 1, 1) + SV2_CHANNEL_TARGET.to_bytes(32, "little")
+                   + _s(b"\x01\x02\x03\x04") + struct.pack("<I", 0))
+SV2_JOB = _sv2(0x15, struct.pack("<II", 1, 7) + bytes([1]) + struct.pack("<II", 0, 0x20000000)
+               + b"\x11" * 32, True)
+SV2_PREV = _sv2(0x20, struct.pack("<II", 1, 7) + b"\x22" * 32 + struct.pack("<II", 0x66A1F0C2, 0x17034219), True)
+SV2_SET_TARGET_VALUE = (1 << 220) - 1
+SV2_SET_TARGET = _sv2(0x21, struct.pack("<I", 1) + SV2_SET_TARGET_VALUE.to_bytes(32, "little"), True)
+BTC_DIFF1_HASHES = 2 ** 48 / 0xFFFF
+
+
+@pytest.mark.parametrize("cut", [1, 3, 5, 6, 7, 11, 20, len(SV2_SETUP) - 1])
+def test_sv2_setup_connection_split_across_segments_is_found(cut):
+    sess = MiningSession()
+    assert sess.feed("toserver", SV2_SETUP[:cut]) == []
+    msgs = sess.feed("toserver", SV2_SETUP[cut:] + SV2_OPEN)
+    assert [m.signature for m in msgs] == ["stratum-v2.setup_connection", "stratum-v2.open_channel"]
+    sess.feed("toclient", SV2_SETUP_OK[:4])
+    sess.feed("toclient", SV2_SETUP_OK[4:] + SV2_OPEN_OK)
+    d = sess.to_dict()
+    assert (d["is_mining"], d["variant"], d["pool"], d["worker"], d["confidence"]) == (
+        True, "stratum-v2", "pool.example", "acct.w1", "dpi")
+
+
+def test_sv2_split_wait_is_bounded_to_a_plausible_opening():
+    # not an SV2 opening (random bytes, other frame types): decided at once, no waiting
+    sess = MiningSession()
+    sess.feed("toserver", b"\x00\x00\x10\xff\xff\x00")          # frame type 0x10, 64 KiB: not an opening
+    assert sess._dirs["toserver"].mode == "other" and not sess._dirs["toserver"].buffer
+    # a waiting opening that turns out wrong is given up once the frame is complete
+    sess = MiningSession()
+    junk = SV2_SETUP[:7] + b"\x09" + SV2_SETUP[8:]              # min_version 9 at byte 7
+    sess.feed("toserver", junk[:7])
+    sess.feed("toserver", junk[7:])
+    assert sess._dirs["toserver"].mode == "other" and not sess.is_mining
+    assert len(sess._dirs["toserver"].buffer) == 0
+
+
+def test_sv2_set_new_prev_hash_is_not_a_second_job():
+    sess = feed_all(MiningSession(), [("toserver", SV2_SETUP + SV2_OPEN),
+                                      ("toclient", SV2_SETUP_OK + SV2_OPEN_OK + SV2_JOB + SV2_PREV)])
+    d = sess.to_dict()
+    assert d["jobs"] == 1
+    assert "stratum-v2.set_new_prev_hash" in [e["signature"] for e in d["evidence"]]
+
+
+def test_sv2_open_channel_success_target_until_set_target():
+    sess = feed_all(MiningSession(), [("toserver", SV2_SETUP + SV2_OPEN),
+                                      ("toclient", SV2_SETUP_OK + SV2_OPEN_OK + SV2_JOB + SV2_PREV)])
+    d = sess.to_dict()
+    assert d["difficulty"] == pytest.approx(2 ** 256 / SV2_CHANNEL_TARGET / BTC_DIFF1_HASHES, rel=1e-12)
+    assert d["difficulty_changes"] == 0
+    sess.feed("toclient", SV2_SET_TARGET)
+    d = sess.to_dict()
+    assert d["difficulty"] == pytest.approx(2 ** 256 / SV2_SET_TARGET_VALUE / BTC_DIFF1_HASHES, rel=1e-12)
+    assert d["difficulty_changes"] == 1
+
+
+# --- Zcash: set_target before the notify that names the family ---------------------------------
+ZEC_POW_LIMIT = "0007ffff" + "f" * 56
+ZEC_NOTIFY = {"id": None, "method": "mining.notify",
+              "params": ["1", "04000000", "22" * 32, "43" * 32, "00" * 32, "5b7a2c1d", "1d00ffff", True]}
+
+
+def zec_submit(i, job="1"):
+    return line({"id": i, "method": "mining.submit",
+                 "params": ["t1addr.rig", job, "5b7a2c1d", "00" * 28, "fd4005" + "ab" * 1344]})
+
+
+def test_zcash_set_target_before_notify_is_relative_to_powlimit():
+    half = "0003ffff" + "f" * 56                                 # twice as hard as powLimit
+    sess = feed_all(MiningSession(), [
+        ("toserver", line({"id": 1, "method": "mining.subscribe",
+                           "params": ["nheqminer/0.5c", None, "zec.pool.example", 3357]})
+         + line({"id": 2, "method": "mining.authorize", "params": ["t1addr.rig", "x"]})),
+        ("toclient", line({"id": 1, "result": [None, "c208ec77"], "error": None})
+         + line({"id": 2, "result": True, "error": None})
+         + line({"id": None, "method": "mining.set_target", "params": [ZEC_POW_LIMIT]})),
+    ])
+    # before the notify the family is unknown: read as SHA-256d (2^-19 of powLimit's hashes)
+    assert sess.difficulty == pytest.approx(2 ** 256 / int(ZEC_POW_LIMIT, 16) / BTC_DIFF1_HASHES)
+    feed_all(sess, [("toclient", line(ZEC_NOTIFY)), ("toserver", zec_submit(3)),
+                    ("toclient", line({"id": 3, "result": True, "error": None})
+                     + line({"id": None, "method": "mining.set_target", "params": [half]})
+                     + line({**ZEC_NOTIFY, "params": ["2"] + ZEC_NOTIFY["params"][1:]})),
+                    ("toserver", zec_submit(4, "2")),
+                    ("toclient", line({"id": 4, "result": True, "error": None}))])
+    d = sess.to_dict()
+    assert (d["variant"], d["algorithm"]) == ("zcash", "equihash")
+    assert d["difficulty"] == pytest.approx(2.0, rel=1e-6)
+    assert sess.difficulty_history == [pytest.approx(1.0, rel=1e-6), pytest.approx(2.0, rel=1e-6)]
+    assert d["difficulty_changes"] == 1
+    # H(share) = 2^256 / T solutions, per job's target: 8192 and 16384 (§7.1)
+    assert sess.share_hashes() == [pytest.approx(8192, rel=1e-6), pytest.approx(16384, rel=1e-6)]
+    est = sess.hashrate()
+    assert est.hashrate_hs == pytest.approx((8192 + 16384) / 20, rel=1e-6)   # submits at 20 s, 40 s
