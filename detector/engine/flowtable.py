@@ -395,7 +395,7 @@ def update_flows(rows, index, lru_prev, lru_next, free_rows, frag, meta,
                                      p["dst_hi"], p["dst_lo"], dport, p["proto"])
             row = new_row(rows, index, lru_prev, lru_next, free_rows, slot, h, p, sport,
                           dport, ts, frame, meta)
-        else:
+        elif meta[META_LRU_TAIL] != row:     # bursts of one flow: already the tail
             lru_unlink(row, lru_prev, lru_next, meta)
             lru_append(row, lru_prev, lru_next, meta)
         f = rows[row]
