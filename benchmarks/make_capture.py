@@ -432,7 +432,7 @@ def main(argv=None) -> int:
               f"{max_span / 1e9:.0f} s; ~{rounds} round(s) of {window_ns / 1e9:.0f} s needed "
               f"(loaded in {time.perf_counter() - t0:.1f} s)")
     if rounds + 2 * (-(-max_span // window_ns)) > 256:
-        print(f"make_capture: warning: more than 256 rounds, address shifts repeat "
+        print("make_capture: warning: more than 256 rounds, address shifts repeat "
               "(flows of rounds r and r+256 collide)", file=sys.stderr)
 
     # ---- schedule ---------------------------------------------------------

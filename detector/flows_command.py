@@ -63,12 +63,10 @@ def endpoint_columns(cols):
 def summary_line(stats: CaptureStats):
     undecodable = " ".join(f"{k}={v}" for k, v in sorted(stats.undecodable.items())) or "none"
     anomalies = "".join(f", {k}={v}" for k, v in sorted(stats.anomalies.items()))
-    rate = stats.packets_per_s
-    rate_text = f"{rate / 1e6:.2f}M" if rate >= 1e6 else f"{rate / 1e3:.1f}k"
     return (f"{stats.path}: {stats.records} packets, {stats.decoded} decoded, "
             f"undecodable: {undecodable}{anomalies}, {stats.flows} flows "
             f"({stats.forced_expiries} forced expiries), {stats.elapsed_s:.3f} s, "
-            f"{rate_text} packets/s")
+            f"{stats.rate_text} packets/s")
 
 
 def stats_dict(stats: CaptureStats):

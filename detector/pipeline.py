@@ -51,6 +51,12 @@ class CaptureStats:
     def packets_per_s(self):
         return self.records / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
+    @property
+    def rate_text(self):
+        """packets/s for people: '2.85M' or '404.7k'."""
+        rate = self.packets_per_s
+        return f"{rate / 1e6:.2f}M" if rate >= 1e6 else f"{rate / 1e3:.1f}k"
+
 
 def readonly(buf):
     """The same bytes as a read-only array: the kernels are compiled for that type

@@ -95,10 +95,8 @@ def scan_capture(path, matcher, options: EngineOptions, k_bytes=4096, sink=None)
 
 def summary_line(result: ScanResult):
     s = result.stats
-    rate = s.packets_per_s
-    rate_text = f"{rate / 1e6:.2f}M" if rate >= 1e6 else f"{rate / 1e3:.1f}k"
     return (f"{s.path}: {s.records} packets, {s.flows} flows, {result.candidates} "
-            f"candidates, {len(result.hits)} hits, {s.elapsed_s:.3f} s, {rate_text} packets/s")
+            f"candidates, {len(result.hits)} hits, {s.elapsed_s:.3f} s, {s.rate_text} packets/s")
 
 
 def run_scan(paths, fmt, output, options: EngineOptions, k_bytes=4096, signatures_dir=None,
@@ -116,12 +114,8 @@ def run_scan(paths, fmt, output, options: EngineOptions, k_bytes=4096, signature
                 writer.write(hit)
 
         for path in paths:
-            scan = CaptureScan(path, matcher, options, k_bytes, sink)
-            try:
-                result = scan.run(progress=progress_reporter(path))
-            except CaptureError as e:
-                result = scan.result
-                result.stats.error = e
+            result = CaptureScan(path, matcher, options, k_bytes, sink).run(
+                progress=progress_reporter(path))
             results.append(result)
             if result.stats.error is not None:
                 report(f"error: {result.stats.error}; {result.stats.records} records scanned, "
