@@ -158,6 +158,27 @@ class CaptureSource:
             message = self._walker.truncated if status == WALK_NEED_MORE else REASON_TEXT[reason]
         return CaptureError(self.path, message, byte_offset=offset, record_index=self.records)
 
+    def count(self):
+        """(records, caplen_bytes) of the whole capture, touching only record headers.
+
+        A file read through mmap is counted by one kernel call; a stream is walked
+        batch by batch. Raises CaptureError as `batches` does. Use instead of
+        `batches`, not after it.
+        """
+        if self._mmap is None:
+            records = caplen_bytes = 0
+            for batch in self.batches():
+                records += len(batch)
+                caplen_bytes += int(batch.caplen.sum(dtype="int64"))
+            return records, caplen_bytes
+        walker = self._walker
+        records, caplen_bytes, pos, status, reason = walker.count(self._buf, walker.data_start,
+                                                                  self._fill)
+        if status != WALK_OK:
+            self.records = int(records)
+            raise self._damage(status, reason, pos)
+        return int(records), int(caplen_bytes)
+
     def _mmap_batches(self):
         buf, end, walker = self._buf, self._fill, self._walker
         pos = walker.data_start

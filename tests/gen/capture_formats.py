@@ -28,7 +28,28 @@ def payload(i, length):
 
 
 # --- classic pcap ---------------------------------------------------------------------
-class PcapWriter:
+class _CaptureBytes:
+    """What both builders share: the bytes so far, their length, and raw damage."""
+
+    def __init__(self):
+        self.parts = []
+        self.size = 0
+        self.expected = []        # one dict per record, as a reader must yield it
+
+    def _append(self, data):
+        self.parts.append(bytes(data))
+        self.size += len(data)
+
+    def raw(self, data):
+        """Append bytes that are not a record (damage)."""
+        self._append(data)
+        return self
+
+    def bytes(self):
+        return b"".join(self.parts)
+
+
+class PcapWriter(_CaptureBytes):
     """Build a classic pcap. big/nsec/modified choose the magic; linkfield is the raw
     header field (link type plus any FCS bits above bit 15)."""
 
@@ -39,9 +60,8 @@ class PcapWriter:
         self.linktype = linkfield & 0xFFFF
         magic = (PCAP_MAGIC_MODIFIED if modified else
                  PCAP_MAGIC_NSEC if nsec else PCAP_MAGIC_USEC)
-        self.parts = [struct.pack(self.e + "IHHiIII", magic, 2, 4, 0, 0, snaplen, linkfield)]
-        self.size = 24
-        self.expected = []
+        super().__init__()
+        self._append(struct.pack(self.e + "IHHiIII", magic, 2, 4, 0, 0, snaplen, linkfield))
 
     def record(self, sec, frac, data, wirelen=None):
         """Append one record; frac is in us or ns as the magic says."""
@@ -53,18 +73,9 @@ class PcapWriter:
             offset=self.size + len(hdr), caplen=len(data), wirelen=max(wirelen, len(data)),
             ts_ns=sec * 10**9 + frac * (1 if self.nsec else 1000),
             linktype=self.linktype, data=bytes(data)))
-        self.parts += [hdr, bytes(data)]
-        self.size += len(hdr) + len(data)
+        self._append(hdr)
+        self._append(data)
         return self
-
-    def raw(self, data):
-        """Append bytes that are not a record (damage)."""
-        self.parts.append(bytes(data))
-        self.size += len(data)
-        return self
-
-    def bytes(self):
-        return b"".join(self.parts)
 
 
 def simple_pcap(n=10, big=False, nsec=False, modified=False, linkfield=1, length=60):
@@ -100,15 +111,13 @@ def saturate_ns(ns):
     return ns
 
 
-class PcapngWriter:
+class PcapngWriter(_CaptureBytes):
     """Build a pcapng block by block; sections may change byte order."""
 
     def __init__(self):
-        self.parts = []
-        self.size = 0
+        super().__init__()
         self.e = "<"
         self.ifaces = []          # (linktype, snaplen, tsresol, tsoffset) in this section
-        self.expected = []
         self.last_ts = 0
 
     def block(self, btype, body, e=None, trailer=None):
@@ -116,10 +125,9 @@ class PcapngWriter:
         e = e or self.e
         body = _pad4(body)
         total = 12 + len(body)
-        self.parts.append(struct.pack(e + "II", btype, total) + body +
-                          struct.pack(e + "I", total if trailer is None else trailer))
         start = self.size
-        self.size += total
+        self._append(struct.pack(e + "II", btype, total) + body +
+                     struct.pack(e + "I", total if trailer is None else trailer))
         return start
 
     def shb(self, big=False, options=b""):
@@ -192,15 +200,6 @@ class PcapngWriter:
     def _skip(self, btype, body):
         self.block(btype, body)
         return self
-
-    def raw(self, data):
-        self.parts.append(bytes(data))
-        self.size += len(data)
-        return self
-
-    def bytes(self):
-        return b"".join(self.parts)
-
 
 def rich_pcapng():
     """Two sections (little then big endian), several interfaces with different link
