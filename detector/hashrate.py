@@ -193,9 +193,10 @@ class HashrateEstimate:
     hashrate_hs: float
     low_hs: float
     high_hs: float
-    shares: int
+    shares: int          # shares counted in the window
     interval_s: float
     confidence: float
+    hashes: float = 0.0  # sum of H over the counted shares (what a ledger adds up)
 
 
 def estimate_hashrate(share_hashes, interval_s: float, confidence: float = 0.90,
@@ -218,6 +219,52 @@ def estimate_hashrate(share_hashes, interval_s: float, confidence: float = 0.90,
         return HashrateEstimate(0.0, 0.0, high_n * fallback_hashes_per_share / interval_s,
                                 0, interval_s, confidence)
     total = sum(values)
-    mean_h = total / count
-    return HashrateEstimate(total / interval_s, low_n * mean_h / interval_s,
-                            high_n * mean_h / interval_s, count, interval_s, confidence)
+    return interval_estimate(count, total, interval_s, confidence)
+
+
+def interval_estimate(count: int, hashes: float, interval_s: float,
+                      confidence: float = 0.90) -> HashrateEstimate | None:
+    """Estimate from `count` shares worth `hashes` in total over `interval_s` (count >= 1)."""
+    if count < 1 or not interval_s > 0:
+        return None
+    low_n, high_n = poisson_interval(count, confidence)
+    mean_h = hashes / count
+    return HashrateEstimate(hashes / interval_s, low_n * mean_h / interval_s,
+                            high_n * mean_h / interval_s, count, interval_s, confidence, hashes)
+
+
+@dataclass
+class ShareTally:
+    """Accepted shares folded as they arrive: constant state for a flow of any length.
+
+    The window runs from the first to the last accepted share's submit time
+    (§12.2). The share that opens the window is not counted in it: given the
+    first arrival, the later arrivals of a Poisson process in (first, last]
+    are what the window measures, so counting the opener too would bias the
+    rate up by N/(N-1) (+11 % at 10 shares).
+    """
+
+    accepted: int = 0
+    hashes: float = 0.0              # sum of H over all accepted shares
+    first_ts_ns: int | None = None
+    last_ts_ns: int | None = None
+    opener_hashes: float = 0.0       # H of the share that opens the window
+
+    def add(self, ts_ns: int | None, hashes: float | None):
+        if ts_ns is None or hashes is None or not hashes > 0:
+            return
+        self.accepted += 1
+        self.hashes += hashes
+        if self.first_ts_ns is None or ts_ns < self.first_ts_ns:
+            self.first_ts_ns = ts_ns
+            self.opener_hashes = hashes
+        if self.last_ts_ns is None or ts_ns > self.last_ts_ns:
+            self.last_ts_ns = ts_ns
+
+    def estimate(self, confidence: float = 0.90) -> HashrateEstimate | None:
+        """None until two accepted shares span a window."""
+        if self.accepted < 2:
+            return None
+        interval_s = (self.last_ts_ns - self.first_ts_ns) / 1e9
+        return interval_estimate(self.accepted - 1, self.hashes - self.opener_hashes,
+                                 interval_s, confidence)

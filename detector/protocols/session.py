@@ -41,7 +41,6 @@ STRENGTH_WEIGHT = {CONCLUSIVE: 0.9, STRONG: 0.6, WEAK: 0.25}
 MINING_SCORE_THRESHOLD = 0.7
 FIRST_BYTES_KEPT = 4096
 MAX_PENDING_REQUESTS = 1024
-MAX_SHARE_RECORDS = 4096
 MAX_JOB_TARGETS = 256
 MAX_WORKERS = 16
 MAX_EVENTS = 32
@@ -58,7 +57,6 @@ EVENT_HTTP_TOO_LONG = "http_too_long"
 EVENT_HTTP_MALFORMED = "http_malformed"
 EVENT_SV2_MALFORMED = "sv2_malformed"
 EVENT_PENDING_OVERFLOW = "pending_overflow"
-EVENT_SHARE_RECORDS_TRUNCATED = "share_records_truncated"
 EVENT_NOISE_HANDSHAKE = "noise_handshake"
 
 # variant -> hash family for hashes per share (§12.1)
@@ -93,7 +91,6 @@ class _Share:
     difficulty: float | None
     target: str | None
     target_format: str | None
-    accepted: bool | None = None
 
 
 class MiningSession:
@@ -117,7 +114,7 @@ class MiningSession:
         self._specific_votes: Counter = Counter()
         self._mining_dirs: set[str] = set()
         self._paired = False
-        self._shares: deque[_Share] = deque(maxlen=MAX_SHARE_RECORDS)
+        self.tally = hr.ShareTally()         # accepted shares -> hashrate
         self._job_targets: dict[str, tuple] = {}
         self._current = (None, None, None)   # (difficulty, target, target_format) in force
         self._settings: list[tuple] = []     # raw settings as sent, last MAX_DIFFICULTY_HISTORY
@@ -135,8 +132,6 @@ class MiningSession:
         self.difficulty_changes = 0
         self.reported_hashrate_hs: float | None = None
         self.methods: Counter = Counter()
-        self.first_submit_ts_ns: int | None = None
-        self.last_submit_ts_ns: int | None = None
 
     # ------------------------------------------------------------ input
 
@@ -437,26 +432,17 @@ class MiningSession:
         if ok is True:
             self.shares_accepted += 1
             if share is not None:
-                share.accepted = True
+                self.tally.add(share.ts_ns, self.share_hashes(share))
         elif ok is False:
             self.shares_rejected += 1
-            if share is not None:
-                share.accepted = False
 
     def _on_share(self, msg: MiningMessage, ts_ns):
         if msg.variant == STRATUM_V2:
             self.shares_submitted += 1
             return
         self.shares_submitted += 1
-        if len(self._shares) == self._shares.maxlen:
-            self._event(EVENT_SHARE_RECORDS_TRUNCATED)
         diff, target, fmt = self._job_targets.get(msg.job_id, self._current)
         share = _Share(ts_ns, diff, target, fmt)
-        self._shares.append(share)
-        if ts_ns is not None:
-            if self.first_submit_ts_ns is None:
-                self.first_submit_ts_ns = ts_ns
-            self.last_submit_ts_ns = ts_ns
         queue = self._pending.get(msg.msg_id) if msg.msg_id is not None else None
         if queue and queue[-1][0] is msg:
             queue[-1][1] = share
@@ -510,24 +496,14 @@ class MiningSession:
         variant = finer[0] if finer else (STRATUM_V1 if votes else None)
         return VARIANT_FAMILY.get(variant, hr.FAMILY_SHA256D)
 
-    def share_hashes(self, accepted_only: bool = True) -> list[float]:
-        """H(share) of each recorded share (accepted ones by default), in the session's family."""
-        family = self._family()
-        out = []
-        for share in self._shares:
-            if accepted_only and share.accepted is not True:
-                continue
-            hashes = hr.hashes_per_share(family, share.difficulty, share.target, share.target_format)
-            if hashes is not None:
-                out.append(hashes)
-        return out
+    def share_hashes(self, share: _Share) -> float | None:
+        """H(share) at the difficulty/target of the share's job, in the session's family."""
+        return hr.hashes_per_share(self._family(), share.difficulty, share.target,
+                                   share.target_format)
 
     def hashrate(self, confidence: float = 0.90) -> hr.HashrateEstimate | None:
-        """Share-based estimate over first..last submit (needs ts_ns on feed)."""
-        if self.first_submit_ts_ns is None or self.last_submit_ts_ns is None:
-            return None
-        interval_s = (self.last_submit_ts_ns - self.first_submit_ts_ns) / 1e9
-        return hr.estimate_hashrate(self.share_hashes(), interval_s, confidence)
+        """Share-based estimate over the accepted shares' submit times (needs ts_ns on feed)."""
+        return self.tally.estimate(confidence)
 
     def to_dict(self) -> dict:
         """JSON-ready summary of the flow's mining state (see module docstring)."""

@@ -72,3 +72,34 @@ def test_interval_coverage_by_simulation():
         hits += est.low_hs <= true_rate * h <= est.high_hs
     assert 0.86 <= hits / 400 <= 0.97
     assert math.isfinite(hr.chi2_quantile(0.999, 400))
+
+
+def test_share_tally_window_excludes_its_opener():
+    tally = hr.ShareTally()
+    assert tally.estimate() is None
+    tally.add(10_000_000_000, 4.0)
+    assert tally.estimate() is None            # one share spans no window
+    tally.add(30_000_000_000, 8.0)
+    tally.add(20_000_000_000, 2.0)             # replies may come out of order
+    tally.add(40_000_000_000, None)            # no H: not counted
+    est = tally.estimate()
+    assert (tally.accepted, est.shares, est.interval_s) == (3, 2, 20.0)
+    assert est.hashes == 10.0 and est.hashrate_hs == 0.5
+    tally.add(5_000_000_000, 1.0)              # an earlier share becomes the opener
+    est = tally.estimate()
+    assert (est.shares, est.interval_s, est.hashes) == (3, 25.0, 14.0)
+
+
+def test_share_tally_mean_matches_the_gamma_expectation():
+    """Over seeded Poisson runs of 10 shares the mean estimate is rate*(N-1)/(N-2), not N/(N-2)."""
+    rng = random.Random(11)
+    true_rate, h = 0.2, 1e6
+    estimates = []
+    for _ in range(3000):
+        tally, t = hr.ShareTally(), 0.0
+        for _ in range(10):
+            t += rng.expovariate(true_rate)
+            tally.add(int(t * 1e9), h)
+        estimates.append(tally.estimate().hashrate_hs)
+    # E[(N-1)/T] over N-1 gaps is rate*(N-1)/(N-2): 9/8 for N=10; counting the opener gives 10/8
+    assert sum(estimates) / len(estimates) == pytest.approx(true_rate * h * 9 / 8, rel=0.03)

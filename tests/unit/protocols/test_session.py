@@ -51,9 +51,11 @@ def test_stratum_session_pairs_shares_by_id():
                       "confidence", "score", "evidence", "events"}
     assert 0.9 < d["score"] <= 1.0 and all("first_frame" in e for e in d["evidence"])
     # job j1 was issued at difficulty 1024: both accepted shares count at 1024
-    assert sess.share_hashes() == [pytest.approx(1024 * 2 ** 48 / 0xFFFF)] * 2
-    est = sess.hashrate()
-    assert est.shares == 2 and est.low_hs < est.hashrate_hs < est.high_hs
+    assert sess.tally.accepted == 2
+    assert sess.tally.hashes == pytest.approx(2 * 1024 * 2 ** 48 / 0xFFFF)
+    est = sess.hashrate()   # the first accepted share opens the window, the second is counted
+    assert est.shares == 1 and est.low_hs < est.hashrate_hs < est.high_hs
+    assert est.hashes == pytest.approx(1024 * 2 ** 48 / 0xFFFF)
 
 
 def test_same_id_for_every_submit_is_paired_fifo():
@@ -283,6 +285,6 @@ def test_zcash_set_target_before_notify_is_relative_to_powlimit():
     assert sess.difficulty_history == [pytest.approx(1.0, rel=1e-6), pytest.approx(2.0, rel=1e-6)]
     assert d["difficulty_changes"] == 1
     # H(share) = 2^256 / T solutions, per job's target: 8192 and 16384 (§7.1)
-    assert sess.share_hashes() == [pytest.approx(8192, rel=1e-6), pytest.approx(16384, rel=1e-6)]
-    est = sess.hashrate()
-    assert est.hashrate_hs == pytest.approx((8192 + 16384) / 20, rel=1e-6)   # submits at 20 s, 40 s
+    assert sess.tally.hashes == pytest.approx(8192 + 16384, rel=1e-6)
+    est = sess.hashrate()   # submits at 20 s (opens the window) and 40 s (counted)
+    assert est.hashrate_hs == pytest.approx(16384 / 20, rel=1e-6)
