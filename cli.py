@@ -107,6 +107,27 @@ def flows(paths, fmt, output, stats_json, quiet, max_flows, idle_timeout, active
     sys.exit(status)
 
 
+def report_options(f):
+    """How ledger records are computed: tariff, currency, clock, thresholds."""
+    f = click.option("--ledger-config", type=click.Path(exists=True, dir_okay=False),
+                     help="Classification thresholds (default: signatures/ledger.yaml).")(f)
+    f = click.option("--now", help="Clock for 'active' (ISO 8601 UTC; default: the newest "
+                                   "last_seen in the ledger).")(f)
+    f = click.option("--currency", default="CNY", show_default=True,
+                     help="Currency of --tariff.")(f)
+    f = click.option("--tariff", default=0.30, show_default=True, type=float,
+                     callback=non_negative_price,
+                     help="Price per kWh for the cost column (0.30 CNY/kWh: China's "
+                          "differential tariff for mining).")(f)
+    return f
+
+
+def non_negative_price(_ctx, param, value):
+    if value < 0:
+        raise click.BadParameter(f"must be >= 0, got {value}") from None
+    return value
+
+
 @group.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "eve", "csv", "table"]),
@@ -124,21 +145,42 @@ def flows(paths, fmt, output, stats_json, quiet, max_flows, idle_timeout, active
 @click.option("--stats-json", type=click.Path(dir_okay=False),
               help="Also write the run's counters as JSON to this file.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
+@click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False),
+              help="Fold the hits into this ledger (SQLite; created if missing).")
+@click.option("--subscribers", "subscribers_path", type=click.Path(dir_okay=False),
+              help="Subscriber map (YAML or CSV, docs/subscribers.md); default: one "
+                   "subscriber per client IP.")
+@click.option("--sensor", default="", help="Name of this sensor, kept with each flow "
+                                           "in the ledger.")
+@click.option("--show-ledger", is_flag=True,
+              help="After the hits, print the ledger (needs --ledger).")
+@report_options
 @engine_options
-def scan(paths, fmt, output, signatures_dir, inspect_bytes, stats_json, quiet, max_flows,
-         idle_timeout, active_timeout, batch_records):
+def scan(paths, fmt, output, signatures_dir, inspect_bytes, stats_json, quiet, ledger_path,
+         subscribers_path, sensor, show_ledger, tariff, currency, now, ledger_config,
+         max_flows, idle_timeout, active_timeout, batch_records):
     """Find mining flows in captures (PATH '-' reads stdin).
 
     Exit status: 0 no mining, 1 mining found, 2 error (like clamscan).
     """
     from detector.pipeline import EngineOptions
-    from detector.scan_command import run_scan
+    from detector.scan_command import LedgerSink, run_scan
 
+    if show_ledger and not ledger_path:
+        raise click.UsageError("--show-ledger needs --ledger FILE")
     options = EngineOptions(max_flows=max_flows, idle_timeout_s=idle_timeout,
                             active_timeout_s=active_timeout, batch_records=batch_records)
-    sys.exit(run_scan(paths, fmt, output, options, k_bytes=inspect_bytes,
+    ledger = LedgerSink.open(ledger_path, subscribers_path, sensor) if ledger_path else None
+    status = run_scan(paths, fmt, output, options, k_bytes=inspect_bytes,
                       signatures_dir=signatures_dir, quiet=quiet, stats_json=stats_json,
-                      report=err))
+                      report=err, ledger=ledger)
+    if show_ledger:
+        from detector.ledger_command import run_show
+        sys.stdout.flush()
+        click.echo("")
+        run_show(ledger_path, "table", "hashrate", tariff=tariff, currency=currency, now=now,
+                 config_path=ledger_config)
+    sys.exit(status)
 
 
 @group.group()
@@ -159,6 +201,76 @@ def signatures_check(directory):
     if not problems:
         click.echo(f"{directory or DEFAULT_SIGNATURES}: signatures ok")
     sys.exit(ExitCode.ERROR if problems else ExitCode.OK)
+
+
+@group.group()
+def ledger():
+    """The per-subscriber ledger: reports, history and merging (docs/ledger.md)."""
+
+
+def ledger_option(f):
+    return click.option("--ledger", "ledger_path", default="minewatch.db", show_default=True,
+                        type=click.Path(dir_okay=False), help="The ledger file.")(f)
+
+
+@ledger.command("show")
+@ledger_option
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True, help="json: one record per line.")
+@click.option("--sort", type=click.Choice(["hashrate", "power", "last-seen"]),
+              default="hashrate", show_default=True)
+@click.option("--active", is_flag=True, help="Only subscribers active within the window.")
+@click.option("-o", "--output", default="-", type=click.Path(allow_dash=True))
+@report_options
+def ledger_show(ledger_path, fmt, sort, active, output, tariff, currency, now, ledger_config):
+    """One record per subscriber: devices, pools, hashrate, power, energy, cost."""
+    from detector.ledger_command import run_show
+
+    sys.exit(run_show(ledger_path, fmt, sort, active, output, tariff=tariff, currency=currency,
+                      now=now, config_path=ledger_config))
+
+
+@ledger.command("merge")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The merged ledger (created, or folded into if it exists).")
+def ledger_merge(inputs, output):
+    """Fold ledgers from many files, workers or sensors into one (order does not matter)."""
+    from detector.ledger_command import run_merge
+
+    sys.exit(run_merge(inputs, output))
+
+
+@ledger.command("snapshot")
+@ledger_option
+@click.option("--date", "taken_on", help="Date of the snapshot (YYYY-MM-DD; default today, UTC).")
+@report_options
+def ledger_snapshot(ledger_path, taken_on, tariff, currency, now, ledger_config):
+    """Store today's records as a dated snapshot (e.g. weekly from cron); never rewritten."""
+    from detector.ledger_command import run_snapshot
+
+    n = run_snapshot(ledger_path, taken_on, tariff=tariff, currency=currency, now=now,
+                     config_path=ledger_config)
+    err(f"{ledger_path}: snapshot of {n} subscribers stored")
+    sys.exit(ExitCode.OK)
+
+
+@ledger.command("diff")
+@ledger_option
+@click.option("--since", required=True, help="Compare with the last snapshot on or before "
+                                             "this date (YYYY-MM-DD).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True)
+@click.option("-o", "--output", default="-", type=click.Path(allow_dash=True))
+@report_options
+def ledger_diff(ledger_path, since, fmt, output, tariff, currency, now, ledger_config):
+    """New, stopped and growing subscribers since a snapshot."""
+    from detector.ledger_command import run_diff
+
+    taken_on, changes = run_diff(ledger_path, since, fmt, output, tariff=tariff,
+                                 currency=currency, now=now, config_path=ledger_config)
+    err(f"{ledger_path}: {len(changes)} changes since the snapshot of {taken_on}")
+    sys.exit(ExitCode.OK)
 
 
 @group.command("eval")

@@ -242,6 +242,14 @@ class ShareTally:
     first arrival, the later arrivals of a Poisson process in (first, last]
     are what the window measures, so counting the opener too would bias the
     rate up by N/(N-1) (+11 % at 10 shares).
+
+    When the session knows which difficulty was in force at every instant (it
+    saw the jobs), each share also carries its *exposure*: the running
+    integral of dt / H(t) since the session started. Shares then form a
+    Poisson process of rate R * dE, so N shares over an exposure E give
+    R = N / E with the exact Poisson interval, however often vardiff moved the
+    difficulty. Without exposures (no jobs seen, e.g. getwork), the estimate
+    falls back to sum(H) / window.
     """
 
     accepted: int = 0
@@ -249,22 +257,36 @@ class ShareTally:
     first_ts_ns: int | None = None
     last_ts_ns: int | None = None
     opener_hashes: float = 0.0       # H of the share that opens the window
+    with_exposure: int = 0           # accepted shares that carried an exposure
+    first_exposure: float = 0.0      # exposure at the first / last accepted share
+    last_exposure: float = 0.0
 
-    def add(self, ts_ns: int | None, hashes: float | None):
+    def add(self, ts_ns: int | None, hashes: float | None, exposure: float | None = None):
         if ts_ns is None or hashes is None or not hashes > 0:
             return
         self.accepted += 1
         self.hashes += hashes
+        if exposure is not None:
+            self.with_exposure += 1
         if self.first_ts_ns is None or ts_ns < self.first_ts_ns:
             self.first_ts_ns = ts_ns
             self.opener_hashes = hashes
+            self.first_exposure = exposure or 0.0
         if self.last_ts_ns is None or ts_ns > self.last_ts_ns:
             self.last_ts_ns = ts_ns
+            self.last_exposure = exposure or 0.0
 
     def estimate(self, confidence: float = 0.90) -> HashrateEstimate | None:
         """None until two accepted shares span a window."""
         if self.accepted < 2:
             return None
         interval_s = (self.last_ts_ns - self.first_ts_ns) / 1e9
+        exposure = self.last_exposure - self.first_exposure
+        if self.with_exposure == self.accepted and exposure > 0 and interval_s > 0:
+            count = self.accepted - 1
+            low_n, high_n = poisson_interval(count, confidence)
+            rate = count / exposure
+            return HashrateEstimate(rate, low_n / exposure, high_n / exposure, count,
+                                    interval_s, confidence, rate * interval_s)
         return interval_estimate(self.accepted - 1, self.hashes - self.opener_hashes,
                                  interval_s, confidence)

@@ -496,8 +496,13 @@ def load_signature_file(path) -> tuple[SignatureFile, list]:
     return sfile, sigs
 
 
+# Data files that live beside the signatures but are not signatures; each has
+# its own loader (ledger/power.py, ledger/config.py, pools and timing).
+DATA_FILES = frozenset({"power.yaml", "ledger.yaml", "pools.yaml", "timing.yaml"})
+
+
 def load_signatures(directory) -> SignatureSet:
-    """Load and validate every ``*.yaml`` file of `directory` (sorted by name).
+    """Load and validate every ``*.yaml`` file of `directory` (sorted by name) but DATA_FILES.
 
     Raises SignatureError(file, message, line, key) at the first problem: YAML
     syntax, unknown key (with the nearest valid one), missing or mistyped
@@ -507,7 +512,7 @@ def load_signatures(directory) -> SignatureSet:
     directory = Path(directory)
     if not directory.is_dir():
         raise SignatureError(directory, "signature directory not found")
-    paths = sorted(directory.glob("*.yaml"))
+    paths = sorted(p for p in directory.glob("*.yaml") if p.name not in DATA_FILES)
     if not paths:
         raise SignatureError(directory, "no *.yaml signature files")
     files, parsed = [], []

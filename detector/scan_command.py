@@ -99,9 +99,40 @@ def summary_line(result: ScanResult):
             f"candidates, {len(result.hits)} hits, {s.elapsed_s:.3f} s, {s.rate_text} packets/s")
 
 
+class LedgerSink:
+    """Final hits of each capture folded into a ledger (one transaction per capture)."""
+
+    def __init__(self, store, subscriber_map=None, sensor=""):
+        self.store = store
+        self.subscriber_map = subscriber_map
+        self.sensor = sensor
+
+    @classmethod
+    def open(cls, ledger_path, subscribers_path=None, sensor=""):
+        from .ledger.store import open_ledger
+
+        subscriber_map = None
+        if subscribers_path:
+            from .subscribers import load_subscriber_map
+            subscriber_map = load_subscriber_map(subscribers_path)
+        return cls(open_ledger(ledger_path), subscriber_map, sensor)
+
+    def fold(self, hits):
+        from .ledger_command import fold_hits
+
+        return fold_hits(self.store, hits, self.subscriber_map, self.sensor)
+
+    def close(self):
+        self.store.close()
+
+
 def run_scan(paths, fmt, output, options: EngineOptions, k_bytes=4096, signatures_dir=None,
-             quiet=False, stats_json=None, report=print):
-    """Scan every capture; return the exit status (0 none, 1 mining found, 2 error)."""
+             quiet=False, stats_json=None, report=print, ledger: LedgerSink | None = None):
+    """Scan every capture; return the exit status (0 none, 1 mining found, 2 error).
+
+    With a `ledger`, each capture's final hits are folded in when it is done
+    (also the hits found before a capture's damage).
+    """
     matcher = load_matcher(signatures_dir)
     warm_up()
     startup_s = startup_seconds()
@@ -117,11 +148,15 @@ def run_scan(paths, fmt, output, options: EngineOptions, k_bytes=4096, signature
             result = CaptureScan(path, matcher, options, k_bytes, sink).run(
                 progress=progress_reporter(path))
             results.append(result)
+            if ledger is not None:
+                ledger.fold(result.hits)
             if result.stats.error is not None:
                 report(f"error: {result.stats.error}; {result.stats.records} records scanned, "
                        f"{len(result.hits)} hits written")
             if not quiet:
                 report(summary_line(result))
+    if ledger is not None:
+        ledger.close()
     if stats_json:
         write_stats(stats_json, results, startup_s)
     if any(r.stats.error is not None for r in results):

@@ -46,6 +46,7 @@ class TrackedFlow:
     detected: bool = False              # session.is_mining has been seen true
     next_pos: list = field(default_factory=lambda: [0, 0])   # stream position fed up to
     held: list = field(default_factory=lambda: [{}, {}])     # pos -> (bytes, frame, ts_ns)
+    start_ts: str | None = None         # first_ts of the flow's first reported record
 
     def in_order(self, d, pos, data, frame, ts_ns, flush=False):
         """The bytes of direction `d` that are now in stream order, as [(bytes, frame,

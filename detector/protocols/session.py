@@ -91,6 +91,7 @@ class _Share:
     difficulty: float | None
     target: str | None
     target_format: str | None
+    exposure: float | None = None     # ShareTally exposure at submit time
 
 
 class MiningSession:
@@ -115,6 +116,9 @@ class MiningSession:
         self._mining_dirs: set[str] = set()
         self._paired = False
         self.tally = hr.ShareTally()         # accepted shares -> hashrate
+        self._exposure = 0.0                 # integral of dt / H(t) over the jobs seen
+        self._exposure_ts: int | None = None
+        self._job_hashes: float | None = None   # H of the job being worked on now
         self._job_targets: dict[str, tuple] = {}
         self._current = (None, None, None)   # (difficulty, target, target_format) in force
         self._settings: list[tuple] = []     # raw settings as sent, last MAX_DIFFICULTY_HISTORY
@@ -316,6 +320,9 @@ class MiningSession:
             if msg.strength in (CONCLUSIVE, STRONG):
                 self._mining_dirs.add(msg.direction)
         self._take_fields(msg)
+        if msg.kind == KIND_JOB and msg.direction == TOCLIENT:
+            self._advance_exposure(ts_ns)
+            self._job_hashes = self._hashes_of(self._current)
         if msg.is_reply or msg.kind == KIND_REPLY:
             self._on_reply(msg, frame_no)
         elif msg.direction == TOSERVER and msg.msg_id is not None:
@@ -432,7 +439,7 @@ class MiningSession:
         if ok is True:
             self.shares_accepted += 1
             if share is not None:
-                self.tally.add(share.ts_ns, self.share_hashes(share))
+                self.tally.add(share.ts_ns, self.share_hashes(share), share.exposure)
         elif ok is False:
             self.shares_rejected += 1
 
@@ -442,7 +449,9 @@ class MiningSession:
             return
         self.shares_submitted += 1
         diff, target, fmt = self._job_targets.get(msg.job_id, self._current)
-        share = _Share(ts_ns, diff, target, fmt)
+        self._advance_exposure(ts_ns)
+        exposure = self._exposure if self._exposure_ts is not None and ts_ns is not None else None
+        share = _Share(ts_ns, diff, target, fmt, exposure)
         queue = self._pending.get(msg.msg_id) if msg.msg_id is not None else None
         if queue and queue[-1][0] is msg:
             queue[-1][1] = share
@@ -488,6 +497,11 @@ class MiningSession:
             return max(finer, key=lambda v: (finer[v], v))
         return STRATUM_V1 if STRATUM_V1 in votes else max(votes, key=lambda v: (votes[v], v))
 
+    @property
+    def hash_family(self) -> str | None:
+        """The family H(share) is computed in (hashrate.FAMILY_*), None before any mining."""
+        return self._family() if self.is_mining else None
+
     def _family(self) -> str:
         if self.algorithm in ALGO_FAMILY:
             return ALGO_FAMILY[self.algorithm]
@@ -495,6 +509,20 @@ class MiningSession:
         finer = [v for v in votes if v != STRATUM_V1]
         variant = finer[0] if finer else (STRATUM_V1 if votes else None)
         return VARIANT_FAMILY.get(variant, hr.FAMILY_SHA256D)
+
+    def _hashes_of(self, setting: tuple) -> float | None:
+        difficulty, target, target_format = setting
+        return hr.hashes_per_share(self._family(), difficulty, target, target_format)
+
+    def _advance_exposure(self, ts_ns):
+        """Add dt / H of the job in force since the last call (miners work the newest job)."""
+        if ts_ns is None:
+            return
+        if self._job_hashes and self._exposure_ts is not None and ts_ns > self._exposure_ts:
+            self._exposure += (ts_ns - self._exposure_ts) / 1e9 / self._job_hashes
+        if self._job_hashes:
+            self._exposure_ts = ts_ns if self._exposure_ts is None else max(ts_ns,
+                                                                            self._exposure_ts)
 
     def share_hashes(self, share: _Share) -> float | None:
         """H(share) at the difficulty/target of the share's job, in the session's family."""

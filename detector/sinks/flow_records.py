@@ -53,6 +53,16 @@ def iso_ns(ts_ns):
     return np.char.add(np.datetime_as_string(ts_ns.astype("datetime64[ns]"), unit="ns"), "Z")
 
 
+def iso_ns_one(ts_ns: int) -> str:
+    """One timestamp as `iso_ns` writes it."""
+    return str(iso_ns(np.array([ts_ns], np.int64))[0])
+
+
+def parse_iso_ns(text: str) -> int:
+    """`iso_ns` text (or any ISO 8601 UTC 'Z' time, fraction optional) -> int ns."""
+    return int(np.datetime64(text.rstrip("Z"), "ns").astype(np.int64))
+
+
 def tunnel_text(bits):
     if not bits:
         return ""
