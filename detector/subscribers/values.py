@@ -34,13 +34,14 @@ def address(text: str) -> int:
 def prefix(text: str) -> tuple[int, int]:
     """'10.0.0.0/8', '2001:db8::/32' or a bare address -> (network, prefix length /128)."""
     text = text.strip()
+    family = ipaddress.IPv6Network if ":" in text else ipaddress.IPv4Network
     try:
-        net = ipaddress.ip_network(text, strict=True)
+        net = family(text, strict=True)
     except ValueError as exc:
         reason = str(exc)
         if "host bits set" in reason:
             raise ValueError(f"bad CIDR '{text}': host bits set (did you mean "
-                             f"{ipaddress.ip_network(text, strict=False)}?)") from None
+                             f"{family(text, strict=False)}?)") from None
         raise ValueError(f"bad CIDR '{text}': {reason}") from None
     if net.version == 4:
         return V4_MAPPED | int(net.network_address), V4_MAPPED_BITS + net.prefixlen
