@@ -9,6 +9,7 @@ stored IPv4-mapped (::ffff:a.b.c.d) as the engine does (engine/dtypes.py).
 from __future__ import annotations
 
 import ipaddress
+import socket
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 
@@ -21,19 +22,28 @@ _ONE_US = timedelta(microseconds=1)
 
 
 def address(text: str) -> int:
-    """'192.0.2.7' or '2001:db8::7' -> 128-bit integer (IPv4 mapped)."""
+    """'192.0.2.7' or '2001:db8::7' -> 128-bit integer (IPv4 mapped).
+
+    inet_pton is as strict as ipaddress (no leading zeros, no short forms)
+    and several times faster, which counts for maps of millions of leases.
+    """
+    text = text.strip()
     try:
-        addr = ipaddress.ip_address(text.strip())
-    except ValueError:
+        return V4_MAPPED | int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
+    except OSError:
+        pass
+    try:
+        return int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
+    except OSError:
         raise ValueError(f"'{text}' is not an IP address") from None
-    if addr.version == 4:
-        return V4_MAPPED | int(addr)
-    return int(addr)
 
 
 def prefix(text: str) -> tuple[int, int]:
     """'10.0.0.0/8', '2001:db8::/32' or a bare address -> (network, prefix length /128)."""
     text = text.strip()
+    fast = _plain_prefix(text)
+    if fast is not None:
+        return fast
     family = ipaddress.IPv6Network if ":" in text else ipaddress.IPv4Network
     try:
         net = family(text, strict=True)
@@ -48,11 +58,37 @@ def prefix(text: str) -> tuple[int, int]:
     return int(net.network_address), net.prefixlen
 
 
+def _plain_prefix(text: str):
+    """The common spelling 'a.b.c.d/n' or 'x::/n' (or a bare address), valid, without
+    ipaddress's cost; None for anything else, which then goes the slow, explaining way."""
+    addr_text, slash, bits_text = text.partition("/")
+    v6 = ":" in addr_text
+    width = 128 if v6 else 32
+    if slash:
+        if not (bits_text.isascii() and bits_text.isdigit()) or len(bits_text) > 3:
+            return None
+        bits = int(bits_text)
+        if bits > width:
+            return None
+    else:
+        bits = width
+    try:
+        raw = socket.inet_pton(socket.AF_INET6 if v6 else socket.AF_INET, addr_text)
+    except OSError:
+        return None
+    value = int.from_bytes(raw, "big")
+    if value & ((1 << (width - bits)) - 1):
+        return None                     # host bits set
+    if v6:
+        return value, bits
+    return V4_MAPPED | value, V4_MAPPED_BITS + bits
+
+
 def address_text(value: int) -> str:
     """128-bit integer -> canonical text; IPv4-mapped addresses print as IPv4."""
     if value >> 32 == 0xFFFF:
-        return str(ipaddress.IPv4Address(value & 0xFFFFFFFF))
-    return str(ipaddress.IPv6Address(value))
+        return socket.inet_ntop(socket.AF_INET, (value & 0xFFFFFFFF).to_bytes(4, "big"))
+    return str(ipaddress.IPv6Address(value))     # the engine's spelling (AddressCache)
 
 
 def time_ns(text: str) -> int:
