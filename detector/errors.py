@@ -40,3 +40,14 @@ class SignatureError(MinewatchError):
 
 class ConfigError(MinewatchError):
     """An option or configuration value is invalid."""
+
+
+class SubscriberMapError(MinewatchError):
+    """A subscriber map (--subscribers) is invalid: one line, `FILE:LINE: what is wrong`."""
+
+    def __init__(self, file, message, line=None):
+        # one line whatever the file holds: control characters are shown escaped
+        message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+        self.file, self.line, self.message = str(file), line, message
+        loc = self.file + (f":{line}" if line is not None else "")
+        super().__init__(f"{loc}: {message}")
