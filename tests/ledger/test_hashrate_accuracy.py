@@ -57,3 +57,32 @@ def test_point_estimate_within_15_percent_from_100_shares(trials):
     within = sum(e <= 0.15 for e in errors) / len(errors)
     assert within >= 0.90, f"{within:.3f} within ±15 %"
     assert max(errors) <= 0.30
+
+
+def test_ledger_counts_rigs_behind_one_address_and_adds_their_hashrate(tmp_path):
+    """Three identical rigs behind one NAT address, mining at once: 3 devices, one
+    subscriber whose hashrate is the sum of the true rates (coverage of the interval is
+    a property of many trials, asserted above, not of one)."""
+    import dataclasses
+
+    from detector.ledger.config import load_ledger_config
+    from detector.ledger.fold import summarize
+    from detector.ledger.store import open_ledger
+    from detector.ledger_command import fold_hits
+
+    base = [s for s in random_specs(12, 7) if s.dialect == "xmrig"][:3]
+    rigs = [dataclasses.replace(s, client_ip="192.0.2.77", worker="wallet.farm",
+                                agent="XMRig/6.21.0", duration_s=3600.0,
+                                start_ts_ns=base[0].start_ts_ns + i * 5_000_000_000)
+            for i, s in enumerate(base)]
+    path = write_miners(tmp_path / "rigs.pcap", rigs)
+    hits = scan_capture(path, load_matcher(), EngineOptions()).hits
+    assert len(hits) == 3
+    with open_ledger(tmp_path / "l.db") as store:
+        fold_hits(store, hits)
+        (rec,) = summarize(store.flow_rows(), load_ledger_config())
+    truth = sum(s.hashrate_hps for s in rigs)
+    assert (rec["subscriber"], rec["devices"], rec["flows"]) == ("192.0.2.77", 3, 3)
+    assert rec["hashrate_low"] < rec["hashrate_hps"] < rec["hashrate_high"]
+    assert rec["hashrate_hps"] == pytest.approx(truth, rel=0.15)
+    assert rec["power_w"] == pytest.approx(rec["hashrate_hps"] * 0.01, rel=1e-3)   # RandomX
