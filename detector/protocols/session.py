@@ -511,6 +511,7 @@ class MiningSession:
         return VARIANT_FAMILY.get(variant, hr.FAMILY_SHA256D)
 
     def _hashes_of(self, setting: tuple) -> float | None:
+        """H(share) of a raw (difficulty, target, target_format), in the session's family."""
         difficulty, target, target_format = setting
         return hr.hashes_per_share(self._family(), difficulty, target, target_format)
 
@@ -526,8 +527,7 @@ class MiningSession:
 
     def share_hashes(self, share: _Share) -> float | None:
         """H(share) at the difficulty/target of the share's job, in the session's family."""
-        return hr.hashes_per_share(self._family(), share.difficulty, share.target,
-                                   share.target_format)
+        return self._hashes_of((share.difficulty, share.target, share.target_format))
 
     def hashrate(self, confidence: float = 0.90) -> hr.HashrateEstimate | None:
         """Share-based estimate over the accepted shares' submit times (needs ts_ns on feed)."""

@@ -286,5 +286,7 @@ def test_zcash_set_target_before_notify_is_relative_to_powlimit():
     assert d["difficulty_changes"] == 1
     # H(share) = 2^256 / T solutions, per job's target: 8192 and 16384 (§7.1)
     assert sess.tally.hashes == pytest.approx(8192 + 16384, rel=1e-6)
-    est = sess.hashrate()   # submits at 20 s (opens the window) and 40 s (counted)
-    assert est.hashrate_hs == pytest.approx(16384 / 20, rel=1e-6)
+    # submits at 20 s (opens the window) and 40 s (counted); the miner works job 1
+    # (8192 Sol/share) until job 2 arrives at 30 s (16384): exposure 10/8192 + 10/16384
+    est = sess.hashrate()
+    assert est.hashrate_hs == pytest.approx(1 / (10 / 8192 + 10 / 16384), rel=1e-6)
