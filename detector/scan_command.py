@@ -30,35 +30,53 @@ class ScanResult:
 
 
 class CaptureScan:
-    """Runs one capture through the engine with inspection; emits hits to `sink`."""
+    """Runs one capture through the engine with inspection; emits hits to `sink`.
 
-    def __init__(self, path, matcher, options: EngineOptions, k_bytes, sink):
+    Files, stdin and live rings share it: `run(source=...)` takes any source
+    whose `batches()` yield RecordBatch objects (default: open the file at `path`;
+    `path` then only names the capture in the hits).
+    """
+
+    def __init__(self, path, matcher, options: EngineOptions, k_bytes, sink, first_flow_id=1):
         self.path = path
         self.options = options
+        self.k_bytes = k_bytes
+        self.first_flow_id = first_flow_id
         self.inspector = Inspector(matcher, options.max_flows, k_bytes)
         self.sink = sink                  # callable(hit dict)
         self.formatter = FlowFormatter()
         self.result = ScanResult(CaptureStats(path=str(path)))
+        self.engine = None
         self.rows = None
 
-    def run(self, progress=None):
+    def run(self, progress=None, source=None):
         try:
             for ended in iter_capture_flows(self.path, self.options, self.result.stats,
                                             progress=progress, inspector=self.inspector,
-                                            on_engine=self._attach):
-                self._report_detected()
+                                            on_engine=self._attach, source=source,
+                                            first_flow_id=self.first_flow_id):
+                self.report_detected()
                 self._report_ended(ended)
         except CaptureError as e:
             self.result.stats.error = e
-        self._report_detected()
+        self.report_detected()
         self.result.candidates = self.inspector.counters()["candidates"]
         return self.result
 
     def _attach(self, engine):
+        self.engine = engine
         self.rows = engine.table[0]
         self.inspector.warm_up(self.rows)
 
-    def _report_detected(self):
+    def reload(self, matcher):
+        """Inspect with new signatures from now on (live SIGHUP); flows keep their state."""
+        self.inspector = self.inspector.with_matcher(matcher)
+        if self.engine is not None:
+            self.engine.inspector = self.inspector
+            self.inspector.warm_up(self.rows)
+
+    def report_detected(self):
+        """Write a 'detected' hit for each flow recognised since the last call."""
         for tracked in self.inspector.handoff.take_detected():
             row = self.rows[tracked.row:tracked.row + 1]
             if row["flow_id"][0] != tracked.flow_id:
