@@ -141,6 +141,66 @@ def scan(paths, fmt, output, signatures_dir, inspect_bytes, stats_json, quiet, m
                       report=err))
 
 
+@group.command()
+@click.option("-i", "--interface", required=True,
+              help="Network interface to capture on (a mirror/SPAN port or TAP).")
+@click.option("--workers", default=1, show_default=True, type=int, callback=positive_int,
+              help="Worker processes; the kernel spreads flows over them (fanout by flow "
+                   "hash), each with its own flow table.")
+@click.option("--bpf", "bpf", metavar="FILTER",
+              help="Capture only what this tcpdump-syntax filter accepts (e.g. 'tcp').")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "eve"]), default="jsonl",
+              show_default=True,
+              help="jsonl: a line when a flow is recognised and one when it ends; "
+                   "eve: one record per hit at its end.")
+@click.option("-o", "--output", default="-", type=click.Path(allow_dash=True, dir_okay=False),
+              help="Append hits to this file (reopened on SIGHUP) instead of stdout.")
+@click.option("--status-interval", default=10.0, show_default=True, type=float,
+              callback=non_negative,
+              help="Seconds between status lines on stderr (0 = none).")
+@click.option("--metrics-port", type=click.IntRange(1, 65535),
+              help="Serve Prometheus metrics on this TCP port (all addresses), at /metrics.")
+@click.option("--ring-block-size", default=1 << 20, show_default=True, type=int,
+              callback=positive_int,
+              help="Bytes per ring block (a multiple of the page size); the largest "
+                   "frame must fit in one.")
+@click.option("--ring-blocks", default=64, show_default=True, type=int, callback=positive_int,
+              help="Ring blocks per worker; ring memory is workers x blocks x block size.")
+@click.option("--ring-block-timeout", default=100, show_default=True, type=int,
+              callback=positive_int,
+              help="Milliseconds after which the kernel hands over a partly filled block.")
+@click.option("--signatures", "signatures_dir", type=click.Path(exists=True, file_okay=False),
+              help="Directory of signature YAML files (default: the bundled ones); "
+                   "reloaded on SIGHUP.")
+@click.option("--inspect-bytes", default=4096, show_default=True, type=int,
+              callback=positive_int,
+              help="Payload bytes per flow direction run through the signatures.")
+@click.option("-q", "--quiet", is_flag=True, help="No start and summary lines on stderr.")
+@engine_options
+def live(interface, workers, bpf, fmt, output, status_interval, metrics_port, ring_block_size,
+         ring_blocks, ring_block_timeout, signatures_dir, inspect_bytes, quiet, max_flows,
+         idle_timeout, active_timeout, batch_records):
+    """Find mining flows on a network interface until SIGTERM/SIGINT (Linux, CAP_NET_RAW).
+
+    Hits are written as soon as a flow is recognised and again when it ends, as
+    `minewatch scan` writes them. SIGHUP reopens the output file and reloads the
+    signatures. Exit status: 0 after a clean stop, 2 error. See docs/live.md.
+    """
+    from detector.live.settings import LiveSettings
+    from detector.live.supervisor import run_live
+    from detector.pipeline import EngineOptions
+
+    engine = EngineOptions(max_flows=max_flows, idle_timeout_s=idle_timeout,
+                           active_timeout_s=active_timeout, batch_records=batch_records)
+    settings = LiveSettings(
+        interface=interface, workers=workers, bpf=bpf, output=output, fmt=fmt,
+        status_interval_s=status_interval, metrics_port=metrics_port,
+        ring_block_size=ring_block_size, ring_blocks=ring_blocks,
+        ring_block_timeout_ms=ring_block_timeout, signatures_dir=signatures_dir,
+        k_bytes=inspect_bytes, engine=engine, quiet=quiet)
+    sys.exit(run_live(settings, report=err))
+
+
 @group.group()
 def signatures():
     """Work with the signature files."""

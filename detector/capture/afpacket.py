@@ -174,10 +174,11 @@ class AfPacketRing:
         s.bind((self.name, ETH_P_ALL))
         mode = PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG
         if fanout_id is None:
-            s.setsockopt(SOL_PACKET, PACKET_FANOUT, (mode | PACKET_FANOUT_FLAG_UNIQUEID) << 16)
+            s.setsockopt(SOL_PACKET, PACKET_FANOUT,
+                         struct.pack("I", (mode | PACKET_FANOUT_FLAG_UNIQUEID) << 16))
             fanout_id = s.getsockopt(SOL_PACKET, PACKET_FANOUT) & 0xFFFF
         else:
-            s.setsockopt(SOL_PACKET, PACKET_FANOUT, fanout_id | (mode << 16))
+            s.setsockopt(SOL_PACKET, PACKET_FANOUT, struct.pack("I", fanout_id | (mode << 16)))
         mreq = struct.pack("iHH8s", socket.if_nametoindex(self.name), PACKET_MR_PROMISC, 0,
                            b"")
         s.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, mreq)
@@ -213,6 +214,11 @@ class AfPacketRing:
         poller.register(self.sock.fileno(), select.POLLIN | select.POLLERR)
         lag_ns = 2 * self.block_timeout_ms * 1_000_000 + 50_000_000
         while True:
+            if self.stopping:
+                if self._deadline is None:
+                    self._deadline = time.monotonic() + lag_ns / 1e9
+                elif time.monotonic() >= self._deadline:
+                    return
             b = self._next
             if self.status[b] & TP_STATUS_USER:
                 n = ring_block_walk(self.ring, b * self.block_size, self.block_size,
@@ -225,11 +231,6 @@ class AfPacketRing:
                 self.status[b] = TP_STATUS_KERNEL
                 self._next = (b + 1) % self.block_count
                 continue
-            if self.stopping:
-                if self._deadline is None:
-                    self._deadline = time.monotonic() + lag_ns / 1e9
-                elif time.monotonic() >= self._deadline:
-                    return
             poller.poll(poll_ms)
             if not self.status[self._next] & TP_STATUS_USER:
                 # every record received more than `lag_ns` ago is in a handed-over block
