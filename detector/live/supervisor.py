@@ -20,7 +20,8 @@ import signal
 import sys
 import time
 
-from ..capture.afpacket import interface_linktype, open_fanout_rings, open_packet_socket
+from ..capture.afpacket import (check_ring_geometry, interface_linktype, open_fanout_rings,
+                                open_packet_socket)
 from ..capture.afpacket_bpf import compile_filter
 from ..capture.afpacket_walk import warm_up_walk
 from ..engine.flowtable import new_flow_table
@@ -100,6 +101,7 @@ class Supervisor:
         """Checks and compilation before any socket is opened: (linktype, BPF program)."""
         s = self.settings
         linktype = interface_linktype(s.interface)          # missing interface
+        check_ring_geometry(s.ring_block_size, s.ring_blocks)
         open_packet_socket(s.interface).close()             # missing CAP_NET_RAW
         program = compile_filter(s.bpf, linktype) if s.bpf else None
         return program
