@@ -207,20 +207,27 @@ class AfPacketRing:
 
         Each batch is valid until the next one is requested; its block then goes
         back to the kernel. Empty batches carry `clock_ns` (see module doc). After
-        `stop()`, blocks keep being read until the kernel has had time to hand over
-        the last partly filled one (twice the block timeout).
+        `stop()`, what the kernel has received is still read: blocks keep being read
+        until the kernel has had time to hand over the last partly filled one (twice
+        the block timeout), and at most one ring's worth, so a busy link cannot keep
+        a stopping worker running.
         """
         poller = select.poll()
         poller.register(self.sock.fileno(), select.POLLIN | select.POLLERR)
         lag_ns = 2 * self.block_timeout_ms * 1_000_000 + 50_000_000
+        left = None        # after stop(): blocks still to read (one ring's worth at most)
         while True:
-            if self.stopping:
-                if self._deadline is None:
-                    self._deadline = time.monotonic() + lag_ns / 1e9
-                elif time.monotonic() >= self._deadline:
-                    return
+            if self.stopping and left is None:
+                left = self.block_count
+                self._deadline = time.monotonic() + lag_ns / 1e9
             b = self._next
-            if self.status[b] & TP_STATUS_USER:
+            ready = self.status[b] & TP_STATUS_USER
+            if left is not None and (left == 0 or (not ready
+                                                   and time.monotonic() >= self._deadline)):
+                return
+            if ready:
+                if left is not None:
+                    left -= 1
                 n = ring_block_walk(self.ring, b * self.block_size, self.block_size,
                                     self.linktype, *self.arrays)
                 offset, caplen, wirelen, ts_ns, linktype = self.arrays
