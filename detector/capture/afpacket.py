@@ -132,6 +132,7 @@ class AfPacketRing:
         self.received = 0
         self.dropped = 0
         self.stopping = False
+        self.errors = []              # socket errors not yet reported (link down...)
         self._next = 0
         self._deadline = None
         self.sock = open_packet_socket(iface)
@@ -238,10 +239,22 @@ class AfPacketRing:
                 self.status[b] = TP_STATUS_KERNEL
                 self._next = (b + 1) % self.block_count
                 continue
-            poller.poll(poll_ms)
+            if any(ev & select.POLLERR for _fd, ev in poller.poll(poll_ms)):
+                self.note_socket_error()
             if not self.status[self._next] & TP_STATUS_USER:
                 # every record received more than `lag_ns` ago is in a handed-over block
                 yield self.empty_batch(time.time_ns() - lag_ns)
+
+    def note_socket_error(self):
+        """Read (and so clear) a pending socket error, e.g. ENETDOWN when the link
+        goes down; the socket receives again once it is back up."""
+        code = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code:
+            self.errors.append(f"{self.name}: {os.strerror(code)}")
+
+    def take_errors(self):
+        out, self.errors = self.errors, []
+        return out
 
     def empty_batch(self, clock_ns):
         offset, caplen, wirelen, ts_ns, linktype = self.arrays

@@ -140,15 +140,19 @@ class Supervisor:
         self.output = output
         next_status = time.monotonic() + s.status_interval_s
         next_ledger = time.monotonic() + LEDGER_EVERY_S
+        next_check = time.monotonic()
         while len(self.done) < len(self.processes):
             self.pass_signals_on(output)
             try:
                 kind, worker, payload = self.queue.get(timeout=GATHER_TIMEOUT_S)
             except queue_module.Empty:
-                self.check_workers()
+                pass
             else:
                 self.on_message(kind, worker, payload, output)
             now = time.monotonic()
+            if now >= next_check:
+                self.check_workers()
+                next_check = now + GATHER_TIMEOUT_S
             if s.status_interval_s > 0 and now >= next_status:
                 self.report(self.counters.status_line(s.interface))
                 next_status = now + s.status_interval_s

@@ -12,6 +12,7 @@ Messages on the queue, all tuples (kind, worker, payload):
     ("done", w, None)           every flow ended and was sent; the worker exits
 """
 
+import ctypes
 import logging
 import signal
 import time
@@ -25,6 +26,7 @@ from .settings import first_flow_id
 log = logging.getLogger(__name__)
 
 STATS_EVERY_S = 1.0
+PR_SET_PDEATHSIG = 1     # linux/prctl.h
 
 
 @dataclass
@@ -75,6 +77,8 @@ class Worker:
         """Runs after each batch, inside the shared loop: hits out, stats, reload."""
         self.scan.report_detected()
         self.send_hits()
+        for error in self.ring.take_errors():
+            self.queue.put(("warning", self.index, error))
         now = time.monotonic()
         if now - self.last_stats >= STATS_EVERY_S:
             self.send_stats(now)
@@ -107,6 +111,15 @@ class Worker:
         self.scan.reload(matcher)
 
 
+def stop_with_parent():
+    """SIGTERM this process when the parent dies, however it dies (prctl)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        log.debug("prctl(PR_SET_PDEATHSIG) unavailable")
+
+
 def worker_main(index, ring, others, settings, matcher, queue):
     """Process entry (after fork): run until SIGTERM/SIGINT, then end every flow.
 
@@ -115,6 +128,7 @@ def worker_main(index, ring, others, settings, matcher, queue):
     """
     worker = Worker(index, ring, settings, matcher, queue)
     worker.install_signals()
+    stop_with_parent()
     for other in others:
         other.close()
     try:

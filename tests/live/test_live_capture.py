@@ -7,6 +7,7 @@ the drop counter is 0); top speed is for benchmarks/live_bench.py only.
 """
 
 import collections
+import os
 import re
 import signal
 import shutil
@@ -192,3 +193,13 @@ def test_status_line_and_prometheus_metrics(netns, tmp_path, mixed):
     assert re.fullmatch(r"live vb: \d+ packets \(\S+/s\), 0 dropped, \d+ active flows, "
                         r"\d+ hits \[w0 \S+/s, w1 \S+/s\]", status[-1])
     assert f"live vb: {sent} packets" in status[-1]
+
+
+def test_a_dead_worker_stops_live_with_an_error(netns, tmp_path):
+    live = LiveRun(netns, tmp_path, "--workers", "2")
+    pid = live.proc.pid                    # `ip netns exec` execs python itself
+    workers = [int(c) for c in open(f"/proc/{pid}/task/{pid}/children").read().split()]
+    assert len(workers) == 2
+    os.kill(workers[1], signal.SIGKILL)
+    assert live.proc.wait(timeout=60) == 2
+    assert "error: worker 1 exited unexpectedly (exit code -9)" in live.err_text()
