@@ -37,8 +37,10 @@ class CaptureScan:
     `path` then only names the capture in the hits).
     """
 
-    def __init__(self, path, matcher, options: EngineOptions, k_bytes, sink, first_flow_id=1):
+    def __init__(self, path, matcher, options: EngineOptions, k_bytes, sink, first_flow_id=1,
+                 keep_hits=True):
         self.path = path
+        self.keep_hits = keep_hits        # False for live: hits go to `sink` only (weeks)
         self.options = options
         self.k_bytes = k_bytes
         self.first_flow_id = first_flow_id
@@ -97,7 +99,7 @@ class CaptureScan:
                     continue
                 hit = hit_record(flow, tracked, str(self.path),
                                  STATE_ENDED if final else STATE_UPDATED)
-                if final:
+                if final and self.keep_hits:
                     self.result.hits.append(hit)
                 self.sink(hit)
 

@@ -55,7 +55,8 @@ class Worker:
         self.reload_requested = False
         self.last_stats = 0.0
         self.scan = CaptureScan(ring.name, matcher, settings.engine, settings.k_bytes,
-                                self.pending.append, first_flow_id=first_flow_id(index))
+                                self.pending.append, first_flow_id=first_flow_id(index),
+                                keep_hits=False)
 
     def install_signals(self):
         signal.signal(signal.SIGTERM, lambda *_: self.ring.stop())
