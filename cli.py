@@ -107,6 +107,18 @@ def flows(paths, fmt, output, stats_json, quiet, max_flows, idle_timeout, active
     sys.exit(status)
 
 
+def ledger_fold_options(f):
+    """Where final hits are folded: the ledger, the subscriber map, this sensor's name."""
+    f = click.option("--sensor", default="", help="Name of this sensor, kept with each flow "
+                                                  "in the ledger.")(f)
+    f = click.option("--subscribers", "subscribers_path", type=click.Path(dir_okay=False),
+                     help="Subscriber map (YAML or CSV, docs/subscribers.md); default: one "
+                          "subscriber per client IP.")(f)
+    f = click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False),
+                     help="Fold the hits into this ledger (SQLite; created if missing).")(f)
+    return f
+
+
 def report_options(f):
     """How ledger records are computed: tariff, currency, clock, thresholds."""
     f = click.option("--ledger-config", type=click.Path(exists=True, dir_okay=False),
@@ -145,13 +157,7 @@ def non_negative_price(_ctx, param, value):
 @click.option("--stats-json", type=click.Path(dir_okay=False),
               help="Also write the run's counters as JSON to this file.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary line on stderr.")
-@click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False),
-              help="Fold the hits into this ledger (SQLite; created if missing).")
-@click.option("--subscribers", "subscribers_path", type=click.Path(dir_okay=False),
-              help="Subscriber map (YAML or CSV, docs/subscribers.md); default: one "
-                   "subscriber per client IP.")
-@click.option("--sensor", default="", help="Name of this sensor, kept with each flow "
-                                           "in the ledger.")
+@ledger_fold_options
 @click.option("--show-ledger", is_flag=True,
               help="After the hits, print the ledger (needs --ledger).")
 @report_options
@@ -180,6 +186,76 @@ def scan(paths, fmt, output, signatures_dir, inspect_bytes, stats_json, quiet, l
         click.echo("")
         run_show(ledger_path, "table", "hashrate", tariff=tariff, currency=currency, now=now,
                  config_path=ledger_config)
+    sys.exit(status)
+
+
+@group.command()
+@click.option("-i", "--interface", required=True,
+              help="Network interface to capture on (a mirror/SPAN port or TAP).")
+@click.option("--workers", default=1, show_default=True, type=int, callback=positive_int,
+              help="Worker processes; the kernel spreads flows over them (fanout by flow "
+                   "hash), each with its own flow table.")
+@click.option("--bpf", "bpf", metavar="FILTER",
+              help="Capture only what this tcpdump-syntax filter accepts (e.g. 'tcp').")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "eve"]), default="jsonl",
+              show_default=True,
+              help="jsonl: a line when a flow is recognised and one when it ends; "
+                   "eve: one record per hit at its end.")
+@click.option("-o", "--output", default="-", type=click.Path(allow_dash=True, dir_okay=False),
+              help="Append hits to this file (reopened on SIGHUP) instead of stdout.")
+@click.option("--status-interval", default=10.0, show_default=True, type=float,
+              callback=non_negative,
+              help="Seconds between status lines on stderr (0 = none).")
+@click.option("--metrics-port", type=click.IntRange(1, 65535),
+              help="Serve Prometheus metrics on this TCP port (all addresses), at /metrics.")
+@click.option("--ring-block-size", default=1 << 20, show_default=True, type=int,
+              callback=positive_int,
+              help="Bytes per ring block (a multiple of the page size); the largest "
+                   "frame must fit in one.")
+@click.option("--ring-blocks", default=64, show_default=True, type=int, callback=positive_int,
+              help="Ring blocks per worker; ring memory is workers x blocks x block size.")
+@click.option("--ring-block-timeout", default=100, show_default=True, type=int,
+              callback=positive_int,
+              help="Milliseconds after which the kernel hands over a partly filled block.")
+@click.option("--signatures", "signatures_dir", type=click.Path(exists=True, file_okay=False),
+              help="Directory of signature YAML files (default: the bundled ones); "
+                   "reloaded on SIGHUP.")
+@click.option("--inspect-bytes", default=4096, show_default=True, type=int,
+              callback=positive_int,
+              help="Payload bytes per flow direction run through the signatures.")
+@click.option("-q", "--quiet", is_flag=True, help="No start and summary lines on stderr.")
+@ledger_fold_options
+@engine_options
+def live(interface, workers, bpf, fmt, output, status_interval, metrics_port, ring_block_size,
+         ring_blocks, ring_block_timeout, signatures_dir, inspect_bytes, quiet, ledger_path,
+         subscribers_path, sensor, max_flows, idle_timeout, active_timeout, batch_records):
+    """Find mining flows on a network interface until SIGTERM/SIGINT (Linux, CAP_NET_RAW).
+
+    Hits are written as soon as a flow is recognised and again when it ends, as
+    `minewatch scan` writes them. SIGHUP reopens the output file and reloads the
+    signatures. With --ledger, final hits are folded into the ledger every few
+    seconds and at the stop. Exit status: 0 after a clean stop, 2 error. See
+    docs/live.md.
+    """
+    from detector.live.settings import LiveSettings
+    from detector.live.supervisor import run_live
+    from detector.pipeline import EngineOptions
+    from detector.scan_command import LedgerSink
+
+    engine = EngineOptions(max_flows=max_flows, idle_timeout_s=idle_timeout,
+                           active_timeout_s=active_timeout, batch_records=batch_records)
+    settings = LiveSettings(
+        interface=interface, workers=workers, bpf=bpf, output=output, fmt=fmt,
+        status_interval_s=status_interval, metrics_port=metrics_port,
+        ring_block_size=ring_block_size, ring_blocks=ring_blocks,
+        ring_block_timeout_ms=ring_block_timeout, signatures_dir=signatures_dir,
+        k_bytes=inspect_bytes, engine=engine, quiet=quiet)
+    ledger = LedgerSink.open(ledger_path, subscribers_path, sensor) if ledger_path else None
+    try:
+        status = run_live(settings, report=err, final_hits_sink=ledger.fold if ledger else None)
+    finally:
+        if ledger is not None:
+            ledger.close()
     sys.exit(status)
 
 

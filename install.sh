@@ -9,8 +9,10 @@ want_tests=0
 [ "${1:-}" = "--test" ] && want_tests=1
 
 # System tools: tshark (pyshark drives it; the tests use it as an oracle),
-# tcpdump (captures, live fallback), capinfos (tests' packet counts).
-packages=(tshark tcpdump python3-venv)
+# tcpdump (captures, live fallback; brings libpcap, which compiles `live --bpf`),
+# capinfos (tests' packet counts), tcpreplay and iproute2 (live tests and
+# benchmark: replay into a veth pair in a private network namespace).
+packages=(tshark tcpdump tcpreplay iproute2 python3-venv)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

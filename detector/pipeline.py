@@ -14,7 +14,8 @@ from .capture.batch import RecordBatch
 from .engine.decode import decode_batch
 from .engine.dtypes import DECODE_REASONS, END_EOF, FLOW_DTYPE, L4_ANOMALIES, PACKET_DTYPE
 from .engine.flowtable import (META_FORCED, META_FRAG_ORPHANS, META_FRAGS, META_LIVE,
-                               META_OUT_N, flush_flows, new_flow_table, update_flows)
+                               META_NEXT_ID, META_OUT_N, expire_idle, flush_flows,
+                               new_flow_table, update_flows)
 from .errors import CaptureError
 
 OUT_ROWS = 16384   # finished flows handed to Python per drain
@@ -93,11 +94,12 @@ class FlowEngine:
     a flow's bytes before the flow is handed back as finished.
     """
 
-    def __init__(self, options: EngineOptions, inspector=None):
+    def __init__(self, options: EngineOptions, inspector=None, first_flow_id=1):
         self.options = options
         self.inspector = inspector
         self.table = new_flow_table(options.max_flows, options.idle_timeout_s,
                                     options.active_timeout_s)
+        self.meta[META_NEXT_ID] = first_flow_id   # live workers: disjoint flow_id ranges
         self.out = np.zeros(OUT_ROWS, FLOW_DTYPE)
         self.pkts = np.zeros(options.batch_records, PACKET_DTYPE)
         self.flow_of_packet = np.zeros(options.batch_records, np.int32)
@@ -138,6 +140,21 @@ class FlowEngine:
             if i >= n:
                 return
 
+    def advance(self, now_ns):
+        """Move the clock to `now_ns` without records; yield the flows idle by then."""
+        rows, index, lru_prev, lru_next, free_rows, _frag, meta = self.table
+        while True:
+            more = expire_idle(rows, index, lru_prev, lru_next, free_rows, meta, self.out,
+                               now_ns)
+            if meta[META_OUT_N]:
+                yield self.out[:meta[META_OUT_N]].copy()
+            if not more:
+                return
+
+    @property
+    def live_flows(self):
+        return int(self.meta[META_LIVE])
+
     def finish(self, reason=END_EOF):
         """Emit every live flow (end of capture, shutdown)."""
         rows, index, lru_prev, lru_next, free_rows, _frag, meta = self.table
@@ -164,26 +181,37 @@ class FlowEngine:
 
 
 def iter_capture_flows(path, options: EngineOptions, stats: CaptureStats, progress=None,
-                       inspector=None, on_engine=None):
+                       inspector=None, on_engine=None, source=None, first_flow_id=1):
     """Yield FLOW_DTYPE arrays of one capture's flows, in the order they ended.
 
     A damaged capture is read up to the damage: its flows are still yielded
     and the error is left in `stats.error` (never raised from here). A capture
     that cannot be opened at all raises CaptureError. `on_engine(engine)` is
     called once the engine exists (detection reads open flows from its table).
+    `source` is any object with `batches()` and the context-manager protocol
+    (default: open_capture(path)); a live source's batches carry `clock_ns`,
+    which ends idle flows when no record comes. `progress(source)` runs after
+    every batch.
     """
-    engine = FlowEngine(options, inspector)
+    engine = FlowEngine(options, inspector, first_flow_id)
     if on_engine is not None:
         on_engine(engine)
     t0 = time.perf_counter()
-    with open_capture(path, batch_records=options.batch_records) as source:
+    if source is None:
+        source = open_capture(path, batch_records=options.batch_records)
+    with source:
         try:
             for batch in source.batches():
-                stats.records += len(batch)
-                stats.bytes += int(batch.caplen.sum(dtype=np.int64))
-                for flows in engine.feed(batch):
-                    stats.flows += len(flows)
-                    yield flows
+                if len(batch):
+                    stats.records += len(batch)
+                    stats.bytes += int(batch.caplen.sum(dtype=np.int64))
+                    for flows in engine.feed(batch):
+                        stats.flows += len(flows)
+                        yield flows
+                if batch.clock_ns is not None:
+                    for flows in engine.advance(batch.clock_ns):
+                        stats.flows += len(flows)
+                        yield flows
                 if progress is not None:
                     progress(source)
         except CaptureError as err:

@@ -30,35 +30,55 @@ class ScanResult:
 
 
 class CaptureScan:
-    """Runs one capture through the engine with inspection; emits hits to `sink`."""
+    """Runs one capture through the engine with inspection; emits hits to `sink`.
 
-    def __init__(self, path, matcher, options: EngineOptions, k_bytes, sink):
+    Files, stdin and live rings share it: `run(source=...)` takes any source
+    whose `batches()` yield RecordBatch objects (default: open the file at `path`;
+    `path` then only names the capture in the hits).
+    """
+
+    def __init__(self, path, matcher, options: EngineOptions, k_bytes, sink, first_flow_id=1,
+                 keep_hits=True):
         self.path = path
+        self.keep_hits = keep_hits        # False for live: hits go to `sink` only (weeks)
         self.options = options
+        self.k_bytes = k_bytes
+        self.first_flow_id = first_flow_id
         self.inspector = Inspector(matcher, options.max_flows, k_bytes)
         self.sink = sink                  # callable(hit dict)
         self.formatter = FlowFormatter()
         self.result = ScanResult(CaptureStats(path=str(path)))
+        self.engine = None
         self.rows = None
 
-    def run(self, progress=None):
+    def run(self, progress=None, source=None):
         try:
             for ended in iter_capture_flows(self.path, self.options, self.result.stats,
                                             progress=progress, inspector=self.inspector,
-                                            on_engine=self._attach):
-                self._report_detected()
+                                            on_engine=self._attach, source=source,
+                                            first_flow_id=self.first_flow_id):
+                self.report_detected()
                 self._report_ended(ended)
         except CaptureError as e:
             self.result.stats.error = e
-        self._report_detected()
+        self.report_detected()
         self.result.candidates = self.inspector.counters()["candidates"]
         return self.result
 
     def _attach(self, engine):
+        self.engine = engine
         self.rows = engine.table[0]
         self.inspector.warm_up(self.rows)
 
-    def _report_detected(self):
+    def reload(self, matcher):
+        """Inspect with new signatures from now on (live SIGHUP); flows keep their state."""
+        self.inspector = self.inspector.with_matcher(matcher)
+        if self.engine is not None:
+            self.engine.inspector = self.inspector
+            self.inspector.warm_up(self.rows)
+
+    def report_detected(self):
+        """Write a 'detected' hit for each flow recognised since the last call."""
         for tracked in self.inspector.handoff.take_detected():
             row = self.rows[tracked.row:tracked.row + 1]
             if row["flow_id"][0] != tracked.flow_id:
@@ -79,7 +99,7 @@ class CaptureScan:
                     continue
                 hit = hit_record(flow, tracked, str(self.path),
                                  STATE_ENDED if final else STATE_UPDATED)
-                if final:
+                if final and self.keep_hits:
                     self.result.hits.append(hit)
                 self.sink(hit)
 
@@ -100,30 +120,40 @@ def summary_line(result: ScanResult):
 
 
 class LedgerSink:
-    """Final hits of each capture folded into a ledger (one transaction per capture)."""
+    """Final hits folded into a ledger, one transaction per call (a capture, or a few
+    seconds of live capture). The database is opened at the first fold, in the process
+    that folds (live forks its workers first: an SQLite handle must not cross a fork)."""
 
-    def __init__(self, store, subscriber_map=None, sensor=""):
-        self.store = store
+    def __init__(self, ledger_path, subscriber_map=None, sensor=""):
+        self.ledger_path = ledger_path
         self.subscriber_map = subscriber_map
         self.sensor = sensor
+        self.store = None
 
     @classmethod
     def open(cls, ledger_path, subscribers_path=None, sensor=""):
+        """Check the ledger and load the map now, so a bad one fails before any work."""
         from .ledger.store import open_ledger
 
         subscriber_map = None
         if subscribers_path:
             from .subscribers import load_subscriber_map
             subscriber_map = load_subscriber_map(subscribers_path)
-        return cls(open_ledger(ledger_path), subscriber_map, sensor)
+        open_ledger(ledger_path).close()
+        return cls(ledger_path, subscriber_map, sensor)
 
     def fold(self, hits):
+        from .ledger.store import open_ledger
         from .ledger_command import fold_hits
 
+        if self.store is None:
+            self.store = open_ledger(self.ledger_path)
         return fold_hits(self.store, hits, self.subscriber_map, self.sensor)
 
     def close(self):
-        self.store.close()
+        if self.store is not None:
+            self.store.close()
+            self.store = None
 
 
 def run_scan(paths, fmt, output, options: EngineOptions, k_bytes=4096, signatures_dir=None,

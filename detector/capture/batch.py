@@ -18,6 +18,10 @@ class RecordBatch:
     ts_ns    int64[n]    timestamp, ns since the Unix epoch (UTC)
     linktype uint16[n]   link-layer header type (tcpdump.org/linktypes)
     first_record int     0-based index of record 0 in its source (frame = +1)
+    clock_ns     int | None  live sources: every record received before this time
+                         (ns since the epoch) has been handed out, so the engine
+                         may end flows idle by then even when no record comes
+                         (None for files and pipes: their time is their records')
     """
 
     buf: np.ndarray
@@ -27,6 +31,7 @@ class RecordBatch:
     ts_ns: np.ndarray
     linktype: np.ndarray
     first_record: int = 0
+    clock_ns: int | None = None
 
     def __len__(self):
         return len(self.offset)

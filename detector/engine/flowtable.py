@@ -446,3 +446,28 @@ def flush_flows(rows, index, lru_prev, lru_next, free_rows, meta, out, reason):
                out, meta)
     return meta[META_LIVE]
 
+
+
+@kernel
+def expire_idle(rows, index, lru_prev, lru_next, free_rows, meta, out, now_ns):
+    """Move the table's clock to `now_ns` (never back) and expire the flows idle by then.
+
+    For sources where time passes without records (live capture): the caller
+    promises that every record before `now_ns` has been folded in already.
+    Returns 1 when `out` filled up before every idle flow was expired (drain
+    it and call again), else 0; meta[META_OUT_N] says how many rows were written.
+    """
+    meta[META_OUT_N] = 0
+    if now_ns > meta[META_NOW_NS]:
+        meta[META_NOW_NS] = now_ns
+    idle = meta[META_IDLE_NS]
+    if idle <= 0:
+        return 0
+    now = meta[META_NOW_NS]
+    while True:
+        head = meta[META_LRU_HEAD]
+        if head == EMPTY or rows[head]["last_ts"] + idle > now:
+            return 0
+        if meta[META_OUT_N] >= len(out):
+            return 1
+        expire(rows, index, lru_prev, lru_next, free_rows, head, END_IDLE, out, meta)

@@ -19,7 +19,8 @@ from ..protocols.message import TOCLIENT, TOSERVER
 from ..protocols.session import MiningSession
 from .dtypes import PACKET_DTYPE
 from .inspect import (EV_FIRED, EVENT_DTYPE, IM_ARENA, IM_CANDIDATES, IM_EVENTS,
-                      IM_EXCLUDED, IM_GAPS, IM_LOST, INSPECT_OFF, inspect_batch, new_inspector)
+                      IM_EXCLUDED, IM_GAPS, IM_LOST, INSPECT_CANDIDATE, INSPECT_MATCHING,
+                      INSPECT_OFF, inspect_batch, new_inspector)
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,7 @@ class Inspector:
 
     def __init__(self, matcher, capacity, k_bytes=4096, max_line_bytes=65536):
         self.matcher = matcher
+        self.capacity, self.k_bytes, self.max_line_bytes = capacity, k_bytes, max_line_bytes
         self.state = new_inspector(capacity, k_bytes, matcher.n_words, matcher.n_sig_words)
         insp_fid, insp_state = self.state[0], self.state[1]   # see new_inspector
         self.handoff = Handoff(matcher.signature_ids, insp_state, insp_fid, max_line_bytes)
@@ -189,6 +191,31 @@ class Inspector:
         inspect_batch(rows, np.zeros(0, PACKET_DTYPE), empty, np.zeros(0, np.int64), 0,
                       np.zeros(0, np.int32), np.zeros(0, np.int64), 0, *self.state,
                       *self.tables, self.events, self.arena)
+
+    def with_matcher(self, matcher):
+        """An Inspector for new signatures that carries this one's flows over.
+
+        Candidate flows keep their stream state and slow-path sessions (they no
+        longer need the automaton). Flows still in their first K bytes are not
+        inspected further: their automaton state belongs to the old signatures.
+        New flows are matched with the new ones.
+        """
+        new = Inspector(matcher, self.capacity, self.k_bytes, self.max_line_bytes)
+        old_fid, old_state, old_streams = self.state[:3]
+        new_fid, new_state, new_streams = new.state[:3]
+        new_fid[:] = old_fid
+        new_state[:] = old_state
+        new_state[old_state == INSPECT_MATCHING] = INSPECT_OFF
+        # candidates need only their stream positions (head bytes were handed over
+        # when they fired); copying rows, not whole arrays, keeps untouched pages free
+        candidates = np.flatnonzero(old_state == INSPECT_CANDIDATE)
+        new_streams[candidates] = old_streams[candidates]
+        new.meta[:] = self.meta
+        new.handoff.flows = self.handoff.flows
+        new.handoff.newly_detected = self.handoff.newly_detected
+        log.info("signatures reloaded: %d flows in their first bytes no longer inspected",
+                 int(np.count_nonzero((old_state == INSPECT_MATCHING) & (old_fid >= 0))))
+        return new
 
     def counters(self):
         meta = self.meta

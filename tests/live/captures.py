@@ -1,0 +1,40 @@
+"""Generated captures for the live tests: many mining and lookalike flows at once.
+
+Every dialect of tests/gen/mining.py and every lookalike, each on its own
+client port, starting a few milliseconds apart so the flows overlap (the
+kernel's fanout then really spreads concurrent flows over the workers).
+`rounds` repeats the set on new client ports, later, for longer captures.
+"""
+
+from tests.gen import mining as gen
+
+MINING = (gen.stratum_v1, gen.xmrig, gen.ethproxy, gen.ethstratum1, gen.ethstratum2,
+          gen.zcash, gen.stratum_v2, gen.getwork, gen.getblocktemplate)
+LOOKALIKES = (gen.jsonrpc2_generic, gen.electrum, gen.chat_app, gen.eth_node_rpc,
+              gen.ticket_post, gen.bitcoin_p2p_version)
+MINING_PORT = 3333
+STAGGER_NS = 7_000_000         # between flow starts
+STEP_NS = 20_000_000           # between packets of a flow
+
+
+def mixed_capture(path, rounds=1, v=4):
+    """Write the capture; return how many of its flows are mining."""
+    pkts = []
+    cport = 40000
+    k = 0
+    for r in range(rounds):
+        for build in MINING + LOOKALIKES:
+            tr = gen.Transport(v=v, cport=cport, sport=MINING_PORT)
+            t0 = gen.T0_NS + r * 60_000_000_000 + k * STAGGER_NS
+            pkts += gen.tcp_packets(build(), tr, t0_ns=t0, step_ns=STEP_NS)
+            cport += 1
+            k += 1
+        mid = gen.Transport(v=v, cport=cport, sport=MINING_PORT, handshake=False)
+        pkts += gen.tcp_packets(gen.midstream_stratum(), mid,
+                                t0_ns=gen.T0_NS + r * 60_000_000_000 + k * STAGGER_NS,
+                                step_ns=STEP_NS)
+        cport += 1
+        k += 1
+    pkts.sort(key=lambda p: p.ts_ns)
+    gen.write_capture(path, pkts)
+    return rounds * (len(MINING) + 1)
