@@ -5,7 +5,9 @@
     smap.info(ids[0])                                    # {'name': ..., 'contract': ...}
 
 values.py parses cells, yaml_map.py / csv_map.py read files into
-entries.py, lookup.py indexes them, map.py ties it together.
+entries.py (large CSV a column at a time: csv_scan.py finds the cells,
+columns.py converts them, ids.py numbers subscribers), lookup.py indexes
+them, map.py ties it together.
 """
 
 from .lookup import NONE

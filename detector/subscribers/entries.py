@@ -2,7 +2,7 @@
 
 The readers validate each value (values.py) and append here; checks that need
 the whole map (conflicting duplicates, unknown subscriber references) run
-when the lookup tables are built (tables.py), and name the entry's file and
+when the lookup tables are built (lookup.py), and name the entry's file and
 line. Entries are kept in typed arrays, not one Python object per entry,
 so a map of millions of leases stays small.
 """
@@ -16,7 +16,20 @@ import numpy as np
 
 from detector.errors import SubscriberMapError
 
+from .ids import SubscriberIds
+
 _LO_MASK = (1 << 64) - 1
+_DTYPES = {"Q": np.uint64, "q": np.int64}
+
+
+def _append(arr: array, column, n: int):
+    """Append n values to a typed array: a numpy column, or one scalar n times."""
+    dtype = _DTYPES[arr.typecode]
+    if np.ndim(column) == 0:
+        values = np.full(n, column, dtype)
+    else:
+        values = np.ascontiguousarray(column, dtype)
+    arr.frombytes(memoryview(values).cast("B"))
 
 
 class BlockEntries:
@@ -45,6 +58,14 @@ class BlockEntries:
         self.sub.append(sub)
         self.file.append(where[0])
         self.line.append(where[1])
+
+    def extend(self, hi, lo, port_lo, port_hi, start, end, sub, file, line):
+        """Append whole columns (numpy arrays, or scalars for every row) at once."""
+        n = len(sub)
+        for arr, col in ((self.hi, hi), (self.lo, lo), (self.port_lo, port_lo),
+                         (self.port_hi, port_hi), (self.start, start), (self.end, end),
+                         (self.sub, sub), (self.file, file), (self.line, line)):
+            _append(arr, col, n)
 
     def arrays(self) -> dict:
         """Columns as numpy arrays (views on the typed arrays, no copy)."""
@@ -77,6 +98,13 @@ class StaticEntries:
         self.file.append(where[0])
         self.line.append(where[1])
 
+    def extend(self, hi, lo, bits, sub, file, line):
+        """Append whole columns (numpy arrays, or scalars for every row) at once."""
+        n = len(sub)
+        for arr, col in ((self.hi, hi), (self.lo, lo), (self.bits, bits), (self.sub, sub),
+                         (self.file, file), (self.line, line)):
+            _append(arr, col, n)
+
     def arrays(self) -> dict:
         def col(a, dtype):
             return np.frombuffer(a, dtype) if len(a) else np.zeros(0, dtype)
@@ -89,16 +117,16 @@ class StaticEntries:
 class MapEntries:
     """Everything read from one or more map files, before indexing.
 
-    Subscribers are numbered in order of first appearance (`ids`); `fields`
-    holds their free fields. `declared` is set once a file has a subscriber
-    registry (YAML `subscribers:` or a subscriber CSV): from then on every
+    Subscribers are numbered in order of first appearance (`ids`, coded by
+    `names`); `fields` holds their free fields. `declared` is set once a file
+    has a subscriber registry (YAML `subscribers:` or a subscriber CSV): from then on every
     reference must name a declared subscriber.
     """
 
     def __init__(self):
         self.files: list[str] = []
-        self.ids: list[str] = []
-        self.codes: dict[str, int] = {}
+        self.names = SubscriberIds()
+        self.ids: list[str] = self.names.ids
         self.fields: dict[int, dict[str, str]] = {}
         self.field_lines: dict[tuple[int, str], tuple[int, int]] = {}
         self.declared: dict[int, tuple[int, int]] = {}   # code -> where declared
@@ -122,11 +150,11 @@ class MapEntries:
 
     # --- subscribers
     def code(self, sub_id: str) -> int:
-        code = self.codes.get(sub_id)
-        if code is None:
-            code = self.codes[sub_id] = len(self.ids)
-            self.ids.append(sub_id)
-        return code
+        return self.names.code(sub_id)
+
+    def codes(self, buf, s, e) -> np.ndarray:
+        """code() of each id buf[s[i]:e[i]] (UTF-8 bytes, stripped), at once."""
+        return self.names.codes(buf, s, e)
 
     def declare(self, sub_id: str, fields: dict, where):
         """A registry entry (YAML `subscribers:` or subscriber CSV row)."""
