@@ -7,7 +7,7 @@ import numpy as np
 from .errors import MinewatchError
 from .ledger.config import load_ledger_config
 from .ledger.fold import summarize
-from .ledger.records import flow_row
+from .ledger.records import flow_row, session_start_ns
 from .ledger.reports import WRITERS, diff_records, sort_records, write_diff
 from .ledger.store import open_ledger
 from .outputs import open_output
@@ -24,8 +24,7 @@ def fold_hits(store, hits, subscriber_map=None, sensor="") -> int:
     if subscriber_map is None:
         subs, how = [h["client_ip"] for h in hits], ["ip"] * len(hits)
     else:
-        starts = np.array([parse_iso_ns(h.get("session_start_ts") or h["first_ts"])
-                           for h in hits], np.int64)
+        starts = np.array([session_start_ns(h) for h in hits], np.int64)
         ports = np.array([h["client_port"] for h in hits], np.int64)
         subs, how = subscriber_map.resolve([h["client_ip"] for h in hits], ports, starts)
         details = {s: subscriber_map.info(s) for s in set(subs)}

@@ -31,7 +31,7 @@ import numpy as np
 from detector.capture.afpacket_walk import (
     BLOCK_STATUS, TP_STATUS_KERNEL, TP_STATUS_USER, ring_block_walk,
 )
-from detector.capture.batch import RecordBatch
+from detector.capture.batch import RecordBatch, release_map
 from detector.errors import CaptureError
 
 log = logging.getLogger(__name__)
@@ -265,10 +265,7 @@ class AfPacketRing:
         self.status = None
         self.ring = None
         if self._map is not None:
-            try:
-                self._map.close()
-            except BufferError:      # a batch still holds a view; freed with it
-                pass
+            release_map(self._map)
             self._map = None
         if self.sock is not None:
             self.sock.close()

@@ -35,3 +35,12 @@ class RecordBatch:
 
     def __len__(self):
         return len(self.offset)
+
+
+def release_map(mapping):
+    """Close an mmap a source read from; a batch that still holds a view keeps the
+    memory alive until it is freed, so that is not an error."""
+    try:
+        mapping.close()
+    except BufferError:
+        pass

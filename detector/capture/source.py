@@ -13,6 +13,7 @@ import stat
 
 import numpy as np
 
+from detector.capture.batch import release_map
 from detector.capture.magic import (
     SNIFF_BYTES, read_pcap_header, sniff_compression, sniff_format,
 )
@@ -243,10 +244,7 @@ class CaptureSource:
         """Release the mapping, file and stream; safe to call twice."""
         self._buf = None
         if self._mmap is not None:
-            try:
-                self._mmap.close()
-            except BufferError:       # a batch still holds a view; freed with it
-                pass
+            release_map(self._mmap)
             self._mmap = None
         if self._stream is not None:
             self._stream.close()

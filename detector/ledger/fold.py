@@ -12,6 +12,7 @@ from collections import defaultdict
 
 from .. import hashrate as hr
 from ..sinks.flow_records import iso_ns_one
+from ..sinks.hit_writers import endpoint
 from .config import LedgerConfig
 from .power import joules_per_hash
 from .records import FLOW_COLUMNS
@@ -115,11 +116,13 @@ def ip_range(ip: str, config: LedgerConfig) -> str:
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
 
-def hosting_ranges(rows, config: LedgerConfig) -> dict:
-    """range -> True when it looks like hosting (many devices and pools, mining 24/7)."""
+def hosting_ranges(rows, range_of: dict, config: LedgerConfig) -> dict:
+    """range -> True when it looks like hosting (many devices and pools, mining 24/7).
+
+    `range_of` maps each client address to its range (ip_range)."""
     by_range = defaultdict(list)
     for r in rows:
-        by_range[ip_range(r["client_ip"], config)].append(r)
+        by_range[range_of[r["client_ip"]]].append(r)
     out = {}
     for rng, rs in by_range.items():
         first = min(r["first_ts_ns"] for r in rs)
@@ -154,7 +157,8 @@ def summarize(rows, config: LedgerConfig, info=None, now_ns=None, tariff=0.30,
         return []
     info = info or {}
     now_ns = now_ns if now_ns is not None else max(r["last_ts_ns"] for r in rows)
-    hosting = hosting_ranges(rows, config)
+    range_of = {ip: ip_range(ip, config) for ip in {r["client_ip"] for r in rows}}
+    hosting = hosting_ranges(rows, range_of, config)
     by_sub = defaultdict(list)
     for r in rows:
         by_sub[r["subscriber"]].append(r)
@@ -173,7 +177,7 @@ def summarize(rows, config: LedgerConfig, info=None, now_ns=None, tariff=0.30,
         energy = sum(energies) if energies else None
         devices = count_devices(rs)
         last_seen = max(r["last_ts_ns"] for r in rs)
-        ranges = sorted({ip_range(r["client_ip"], config) for r in rs})
+        ranges = sorted({range_of[r["client_ip"]] for r in rs})
         records.append({
             "subscriber": sub,
             "subscriber_source": sorted({r["subscriber_source"] for r in rs})[0],
@@ -183,8 +187,7 @@ def summarize(rows, config: LedgerConfig, info=None, now_ns=None, tariff=0.30,
             "active": last_seen >= now_ns - config.active_window_s * NS,
             "ips": sorted({r["client_ip"] for r in rs}, key=_ip_sort),
             "pools": [{"host": h, "address": a} for a, h in sorted(
-                {(f"[{r['server_ip']}]:{r['server_port']}" if ":" in r["server_ip"]
-                  else f"{r['server_ip']}:{r['server_port']}", r["pool"]) for r in rs},
+                {(endpoint(r["server_ip"], r["server_port"]), r["pool"]) for r in rs},
                 key=lambda x: (x[0], x[1] or ""))],
             "algorithms": _listed(r["algorithm"] for r in rs),
             "coins": _listed(r["coin"] for r in rs),

@@ -37,9 +37,14 @@ def _text(value):
     return str(value)[:MAX_TEXT]
 
 
+def session_start_ns(hit: dict) -> int:
+    """When the hit's mining session started (its flow's first record), in ns."""
+    return parse_iso_ns(hit.get("session_start_ts") or hit["first_ts"])
+
+
 def flow_row(hit: dict, subscriber: str, source: str, sensor: str = "") -> dict:
     """The ledger row of one hit, for `subscriber` (resolved by the subscriber map)."""
-    start = parse_iso_ns(hit.get("session_start_ts") or hit["first_ts"])
+    start = session_start_ns(hit)
     windowed = hit.get("hashrate_shares") is not None
     pool = hit.get("pool")
     return {
