@@ -38,6 +38,8 @@ CONFIDENCE = {"conclusive": "high", "strong": "medium", "weak": "low"}
 DIRECTIONS = {"client": 1, "server": 2, "any": 3}
 TRANSPORTS = ("tcp",)
 
+#: files next to the signatures that hold other data (detector/pools.py, detector/timing.py)
+DATA_FILES = ("pools.yaml", "timing.yaml")
 MAX_PATTERN_BYTES = 256        # longest literal accepted
 MAX_STREAM_OFFSET = 1 << 20    # offset/depth bound, bytes (the engine scans far less)
 MAX_STATES = 1 << 16           # compiled automaton size bound
@@ -507,7 +509,7 @@ def load_signatures(directory) -> SignatureSet:
     directory = Path(directory)
     if not directory.is_dir():
         raise SignatureError(directory, "signature directory not found")
-    paths = sorted(directory.glob("*.yaml"))
+    paths = sorted(p for p in directory.glob("*.yaml") if p.name not in DATA_FILES)
     if not paths:
         raise SignatureError(directory, "no *.yaml signature files")
     files, parsed = [], []

@@ -1,5 +1,6 @@
 """`minewatch scan`: captures -> mining hits, with the engine's inspection on."""
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -7,15 +8,18 @@ from pathlib import Path
 import numpy as np
 
 from .engine.dtypes import END_ACTIVE
+from .encrypted import EncryptedDetector
 from .engine.handoff import Inspector
 from .errors import CaptureError
 from .hits import STATE_DETECTED, STATE_ENDED, STATE_UPDATED, hit_record
+from .pools import PoolList
 from .outputs import open_output, progress_reporter
 from .pipeline import CaptureStats, EngineOptions, iter_capture_flows, warm_up
 from .rules import compile_patterns, load_signatures
 from .sinks.flow_records import FlowFormatter
 from .sinks.hit_writers import WRITERS
 from .startup import startup_seconds
+from .timing import TimingRules
 
 DEFAULT_SIGNATURES = Path(__file__).resolve().parent.parent / "signatures"
 
@@ -29,13 +33,27 @@ class ScanResult:
     candidates: int = 0
 
 
+@dataclass
+class Detectors:
+    """What a scan runs: the signature automaton, pool intelligence, timing rules."""
+
+    matcher: object
+    pools: PoolList
+    rules: TimingRules
+
+
 class CaptureScan:
     """Runs one capture through the engine with inspection; emits hits to `sink`."""
 
-    def __init__(self, path, matcher, options: EngineOptions, k_bytes, sink):
+    def __init__(self, path, detectors, options: EngineOptions, k_bytes, sink):
+        if not isinstance(detectors, Detectors):        # a bare matcher: bundled intel
+            detectors = Detectors(detectors, *load_intel())
         self.path = path
-        self.options = options
-        self.inspector = Inspector(matcher, options.max_flows, k_bytes)
+        self.options = dataclasses.replace(options, timing_windows_s=detectors.rules.windows_s)
+        self.inspector = Inspector(detectors.matcher, options.max_flows, k_bytes)
+        handoff = self.inspector.handoff
+        self.encrypted = EncryptedDetector(detectors.pools, detectors.rules, handoff.intel,
+                                           handoff.dns)
         self.sink = sink                  # callable(hit dict)
         self.formatter = FlowFormatter()
         self.result = ScanResult(CaptureStats(path=str(path)))
@@ -64,33 +82,71 @@ class CaptureScan:
             if row["flow_id"][0] != tracked.flow_id:
                 continue    # ended already: reported with its final values
             flow = next(self.formatter.records(row))
-            self.sink(hit_record(flow, tracked, str(self.path), STATE_DETECTED))
+            hit = hit_record(flow, tracked, str(self.path), STATE_DETECTED,
+                             self.inspector.handoff.intel.get(tracked.flow_id))
+            self.encrypted.learn(hit)
+            self.sink(hit)
 
     def _report_ended(self, ended):
         handoff = self.inspector.handoff
-        tracked_ids = [fid for fid in ended["flow_id"].tolist() if fid in handoff.flows]
-        if not tracked_ids:
+        ids = ended["flow_id"].tolist()
+        tracked_ids = [fid for fid in ids if fid in handoff.flows]
+        detected = set()
+        if tracked_ids:
+            sub = ended[np.isin(ended["flow_id"], tracked_ids)]
+            for flow_arr, flow in zip(sub, self.formatter.records(sub)):
+                final = int(flow_arr["end_reason"]) != END_ACTIVE
+                for tracked in handoff.on_expire([flow["flow_id"]], final):
+                    if not tracked.detected:
+                        continue
+                    detected.add(tracked.flow_id)
+                    hit = hit_record(flow, tracked, str(self.path),
+                                     STATE_ENDED if final else STATE_UPDATED,
+                                     handoff.intel.get(tracked.flow_id))
+                    self.encrypted.learn(hit)
+                    if final:
+                        self.result.hits.append(hit)
+                    self.sink(hit)
+        self._report_encrypted(ended, detected)
+
+    def _report_encrypted(self, ended, detected):
+        """Flows with names or fingerprints (TLS, proxies) that no parser claimed."""
+        intel = self.inspector.handoff.intel
+        if not (intel.flows or intel.peeks):
             return
-        sub = ended[np.isin(ended["flow_id"], tracked_ids)]
-        for flow_arr, flow in zip(sub, self.formatter.records(sub)):
-            final = int(flow_arr["end_reason"]) != END_ACTIVE
-            for tracked in handoff.on_expire([flow["flow_id"]], final):
-                if not tracked.detected:
-                    continue
-                hit = hit_record(flow, tracked, str(self.path),
-                                 STATE_ENDED if final else STATE_UPDATED)
-                if final:
-                    self.result.hits.append(hit)
+        final = ended[ended["end_reason"] != END_ACTIVE]   # scored once, when the flow ends
+        known = [fid for fid in final["flow_id"].tolist()
+                 if fid not in detected and intel.get(fid) is not None]
+        if known:
+            sub = final[np.isin(final["flow_id"], known)]
+            for hit in self.encrypted.on_ended(sub, list(self.formatter.records(sub)),
+                                               str(self.path), STATE_ENDED):
+                self.result.hits.append(hit)
                 self.sink(hit)
+        intel.forget(final["flow_id"].tolist())
 
 
 def load_matcher(signatures_dir=None):
     return compile_patterns(load_signatures(signatures_dir or DEFAULT_SIGNATURES))
 
 
-def scan_capture(path, matcher, options: EngineOptions, k_bytes=4096, sink=None):
-    """Scan one capture; return its ScanResult (hits are also passed to `sink`)."""
-    return CaptureScan(path, matcher, options, k_bytes, sink or (lambda hit: None)).run()
+def load_intel(signatures_dir=None):
+    """(PoolList, TimingRules) from `signatures_dir`, or the bundled files it lacks."""
+    folder = Path(signatures_dir or DEFAULT_SIGNATURES)
+    pools = folder / "pools.yaml"
+    timing = folder / "timing.yaml"
+    return (PoolList.load(pools if pools.is_file() else DEFAULT_SIGNATURES / "pools.yaml"),
+            TimingRules.load(timing if timing.is_file() else DEFAULT_SIGNATURES / "timing.yaml"))
+
+
+def load_detectors(signatures_dir=None):
+    return Detectors(load_matcher(signatures_dir), *load_intel(signatures_dir))
+
+
+def scan_capture(path, detectors, options: EngineOptions, k_bytes=4096, sink=None):
+    """Scan one capture; return its ScanResult (hits are also passed to `sink`).
+    `detectors`: a Detectors, or a bare matcher (bundled pools and timing rules)."""
+    return CaptureScan(path, detectors, options, k_bytes, sink or (lambda hit: None)).run()
 
 
 def summary_line(result: ScanResult):
@@ -102,7 +158,7 @@ def summary_line(result: ScanResult):
 def run_scan(paths, fmt, output, options: EngineOptions, k_bytes=4096, signatures_dir=None,
              quiet=False, stats_json=None, report=print):
     """Scan every capture; return the exit status (0 none, 1 mining found, 2 error)."""
-    matcher = load_matcher(signatures_dir)
+    matcher = load_detectors(signatures_dir)
     warm_up()
     startup_s = startup_seconds()
     results = []
