@@ -10,6 +10,7 @@ client to that address inherits the name.
 from __future__ import annotations
 
 import ipaddress
+import struct
 from dataclasses import dataclass
 
 import dpkt
@@ -35,7 +36,8 @@ def parse_dns_answers(payload: bytes):
     """The A/AAAA answers of one DNS response datagram ([] when not a usable response)."""
     try:
         msg = dpkt.dns.DNS(payload)
-    except (dpkt.UnpackError, IndexError, ValueError, UnicodeDecodeError):
+    except (dpkt.UnpackError, IndexError, ValueError, UnicodeDecodeError, KeyError, TypeError,
+            struct.error):
         return []
     if not msg.qr or msg.rcode != 0 or not msg.an:
         return []

@@ -167,8 +167,9 @@ def parse_client_hello(data: bytes):
     try:
         record = dpkt.ssl.TLSRecord(data[:need])
         hs = dpkt.ssl.TLSHandshake(record.data)
-    except (dpkt.UnpackError, struct.error, ValueError):
-        return None
+    except (dpkt.UnpackError, dpkt.ssl.SSL3Exception, struct.error, ValueError, IndexError,
+            KeyError, TypeError):
+        return None                      # malformed: dpkt's errors and what slicing raises
     if hs.type != CLIENT_HELLO or not isinstance(hs.data, dpkt.ssl.TLSClientHello):
         return None
     hello = hs.data
@@ -176,7 +177,15 @@ def parse_client_hello(data: bytes):
     out = ClientHello(version=hello.version, sni=None, alpn=[], ciphers=ciphers,
                       extensions=[], groups=[], point_formats=[], signature_algorithms=[],
                       supported_versions=[])
-    for ext_type, body in getattr(hello, "extensions", None) or []:
+    try:
+        _read_extensions(out, getattr(hello, "extensions", None) or [])
+    except (struct.error, IndexError, ValueError):
+        return None
+    return out
+
+
+def _read_extensions(out, extensions):
+    for ext_type, body in extensions:
         if is_grease(ext_type):
             continue
         out.extensions.append(ext_type)
@@ -192,4 +201,3 @@ def parse_client_hello(data: bytes):
             out.signature_algorithms = _u16_list(body)
         elif ext_type == EXT_SUPPORTED_VERSIONS:
             out.supported_versions = _u16_list(body, 1)
-    return out

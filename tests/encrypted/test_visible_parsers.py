@@ -172,3 +172,24 @@ def test_bad_pools_file(tmp_path):
     r = subprocess.run([sys.executable, "cli.py", "pools", "import", str(bad), "--pools",
                         str(bad)], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=600), st.integers(0, 599), st.integers(0, 255))
+def test_parsers_never_raise(data, cut, byte):
+    """Random bytes, and a real ClientHello / DNS answer / SOCKS request with one byte
+    changed or cut: each parser returns a value or says incomplete, never raises."""
+    hello = client_hello(JA4_CIPHERS, JA4_EXTS)
+    dns = bytes(DNS(id=1, qr=1, qd=DNSQR(qname="a.example"),
+                    an=[DNSRR(rrname="a.example", type="A", rdata="192.0.2.1")]))
+    socks = b"".join(b for c, b in socks5_connect("pool.example", 443) if c)
+    for sample in (data, hello, dns, socks):
+        k = cut % (len(sample) + 1)
+        for mutated in (sample[:k], sample[:k] + bytes([byte]) + sample[k + 1:]):
+            tls_hello.parse_client_hello(mutated)
+            parse_dns_answers(mutated)
+            parse_proxy_request(mutated)
