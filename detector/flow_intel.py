@@ -87,10 +87,13 @@ class IntelTable:
         self.limit = limit
         self.flows = {}           # flow_id -> FlowIntel
         self.peeks = {}           # flow_id -> Peek
+        self.finished = set()     # flows read to the end of what they show (engine may lag)
         self.dropped = 0          # flows not remembered because the table was full
 
     def on_peek(self, fid, pos, data, frame):
         """Client head bytes of flow `fid`; returns True when the engine may stop."""
+        if fid in self.finished:
+            return True           # events the engine wrote before it saw "done"
         peek = self.peeks.get(fid)
         if peek is None:
             if len(self.peeks) + len(self.flows) >= self.limit:
@@ -100,6 +103,7 @@ class IntelTable:
         done = peek.feed(pos, data, frame)
         if done:
             del self.peeks[fid]
+            self.finished.add(fid)
             if peek.intel.tls or peek.intel.proxy_kind:
                 self.flows[fid] = peek.intel
         return done
@@ -116,17 +120,26 @@ class IntelTable:
         for fid in fids:
             self.flows.pop(fid, None)
             self.peeks.pop(fid, None)
+            self.finished.discard(fid)
 
 
 class DnsCache:
-    """(client address, answered address) -> (names, expiry ns), bounded, LRU by answer."""
+    """(client address, answered address) -> (names, expiry ns), bounded, LRU by answer.
 
-    def __init__(self, limit=1 << 16):
+    With `wanted(name)` (the pool list's name_match), only answers to questions
+    it accepts are parsed and kept: most DNS traffic costs one label walk."""
+
+    def __init__(self, limit=1 << 16, wanted=None):
         self.limit = limit
+        self.wanted = wanted
         self.entries = OrderedDict()
         self.answers = 0
+        self.skipped = 0
 
     def on_response(self, client, payload, ts_ns):
+        if self.wanted is not None and not self.wanted(dns_answer.question_name(payload)):
+            self.skipped += 1
+            return
         for ans in dns_answer.parse_dns_answers(payload):
             ttl = min(max(ans.ttl_s, MIN_TTL_S), MAX_TTL_S)
             key = (client, ans.address)

@@ -52,6 +52,7 @@ class CaptureScan:
         self.options = dataclasses.replace(options, timing_windows_s=detectors.rules.windows_s)
         self.inspector = Inspector(detectors.matcher, options.max_flows, k_bytes)
         handoff = self.inspector.handoff
+        handoff.dns.wanted = detectors.pools.name_match    # only pool names are worth keeping
         self.encrypted = EncryptedDetector(detectors.pools, detectors.rules, handoff.intel,
                                            handoff.dns)
         self.sink = sink                  # callable(hit dict)

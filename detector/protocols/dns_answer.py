@@ -32,6 +32,23 @@ def _name(raw):
     return untrusted_text(str(raw).lower().rstrip("."), MAX_NAME)
 
 
+def question_name(payload: bytes):
+    """The first question's name (RFC 1035 4.1.2: labels from offset 12), lower case,
+    or None when there is none or it is malformed. Cheap: no record objects."""
+    if len(payload) < 17 or payload[4:6] == b"\x00\x00":
+        return None
+    labels, pos = [], 12
+    while pos < len(payload) and len(labels) < 128:
+        n = payload[pos]
+        if n == 0:
+            return ".".join(labels).lower() if labels else None
+        if n > 63 or pos + 1 + n > len(payload):
+            return None                          # a pointer or a cut name: not a question
+        labels.append(payload[pos + 1:pos + 1 + n].decode("ascii", "replace"))
+        pos += 1 + n
+    return None
+
+
 def parse_dns_answers(payload: bytes):
     """The A/AAAA answers of one DNS response datagram ([] when not a usable response)."""
     try:

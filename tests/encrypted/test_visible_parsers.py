@@ -193,3 +193,23 @@ def test_parsers_never_raise(data, cut, byte):
             tls_hello.parse_client_hello(mutated)
             parse_dns_answers(mutated)
             parse_proxy_request(mutated)
+
+
+def test_dns_cache_keeps_pool_answers_for_their_ttl():
+    from detector.flow_intel import DnsCache
+    pools = PoolList.load()
+    cache = DnsCache(limit=2, wanted=pools.name_match)
+
+    def answer(qname, ip, ttl=300):
+        return bytes(DNS(id=1, qr=1, qd=DNSQR(qname=qname),
+                         an=[DNSRR(rrname=qname, type="A", rdata=ip, ttl=ttl)]))
+
+    cache.on_response("10.0.0.2", answer("www.example.org", "192.0.2.1"), 0)
+    cache.on_response("10.0.0.2", answer("xmr-eu1.nanopool.org", "203.0.113.5", 600), 0)
+    assert cache.skipped == 1 and cache.answers == 1
+    assert cache.names("10.0.0.2", "203.0.113.5", 599 * 10**9) == ("xmr-eu1.nanopool.org",)
+    assert cache.names("10.0.0.2", "203.0.113.5", 601 * 10**9) == ()     # TTL over
+    assert cache.names("10.0.0.3", "203.0.113.5", 0) == ()               # another client
+    for k in range(3):                                                   # bounded
+        cache.on_response("10.0.0.2", answer(f"a{k}.suprnova.cc", f"203.0.113.{k + 10}"), 0)
+    assert len(cache.entries) == 2
