@@ -141,7 +141,7 @@ class EncryptedDetector:
             if flow["server_ip"] in self.learned_ips:
                 add("cross_flow", reason="server seen mining", flow_id=self.learned_ips[
                     flow["server_ip"]])
-        if intel.ja4:
+        if intel.hello is not None and (self.pools.ja4 or self.learned_ja4):
             if intel.ja4 in self.pools.ja4:
                 add("ja4", ja4=intel.ja4, source=self.pools.ja4[intel.ja4].get("source"))
             elif (flow["client_ip"], intel.ja4) in self.learned_ja4:

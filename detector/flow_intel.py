@@ -33,12 +33,19 @@ class FlowIntel:
     tls: bool = False               # a ClientHello was seen (directly or inside a proxy)
     sni: str | None = None
     alpn: list | None = None
-    ja3: str | None = None
-    ja4: str | None = None
+    hello: object = None            # the parsed ClientHello: JA3/JA4 computed when asked
     proxy_kind: str | None = None   # http-connect, socks4, socks4a, socks5
     proxy_host: str | None = None
     proxy_target: str | None = None  # host:port asked of the proxy
     first_frame: int = 0            # frame of the bytes that completed it
+
+    @property
+    def ja3(self):
+        return self.hello.ja3 if self.hello is not None else None
+
+    @property
+    def ja4(self):
+        return self.hello.ja4 if self.hello is not None else None
 
 
 class Peek:
@@ -74,8 +81,7 @@ class Peek:
             self.intel.tls = True
             self.intel.sni = hello.sni
             self.intel.alpn = hello.alpn
-            self.intel.ja3 = hello.ja3
-            self.intel.ja4 = hello.ja4
+            self.intel.hello = hello
             self.intel.first_frame = frame
         return True
 

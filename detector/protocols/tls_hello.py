@@ -19,6 +19,7 @@ or None when the bytes are not a ClientHello.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 from dataclasses import dataclass
@@ -72,11 +73,11 @@ class ClientHello:
                          "-".join(map(str, self.extensions)), "-".join(map(str, self.groups)),
                          "-".join(map(str, self.point_formats))))
 
-    @property
+    @functools.cached_property
     def ja3(self):
         return hashlib.md5(self.ja3_text.encode()).hexdigest()
 
-    @property
+    @functools.cached_property
     def ja4(self):
         version = max(self.supported_versions) if self.supported_versions else self.version
         alpn = ja4_alpn(self.alpn[0].encode("latin-1") if self.alpn else b"")
@@ -166,19 +167,33 @@ def parse_client_hello(data: bytes):
         return Incomplete(need)
     try:
         record = dpkt.ssl.TLSRecord(data[:need])
-        hs = dpkt.ssl.TLSHandshake(record.data)
+        body = record.data
+        if len(body) < 4 or body[0] != CLIENT_HELLO:
+            return None
+        hello = body[4:4 + int.from_bytes(body[1:4], "big")]
+        # dpkt's own field readers, without TLSClientHello's per-cipher objects (the
+        # slow path reads one hello per TLS flow: this is most of its cost)
+        version = struct.unpack(">H", hello[:2])[0]
+        pos = 2 + 32
+        _session, n = dpkt.ssl.parse_variable_array(hello[pos:], 1)
+        pos += n
+        raw_ciphers, n = dpkt.ssl.parse_variable_array(hello[pos:], 2)
+        pos += n
+        _compression, n = dpkt.ssl.parse_variable_array(hello[pos:], 1)
+        pos += n
+        if pos > len(hello):
+            return None
+        extensions = dpkt.ssl.parse_extensions(hello[pos:]) if len(hello) - pos >= 2 else []
     except (dpkt.UnpackError, dpkt.ssl.SSL3Exception, struct.error, ValueError, IndexError,
             KeyError, TypeError):
         return None                      # malformed: dpkt's errors and what slicing raises
-    if hs.type != CLIENT_HELLO or not isinstance(hs.data, dpkt.ssl.TLSClientHello):
-        return None
-    hello = hs.data
-    ciphers = [c.code for c in hello.ciphersuites if not is_grease(c.code)]
-    out = ClientHello(version=hello.version, sni=None, alpn=[], ciphers=ciphers,
+    ciphers = [c for (c,) in struct.iter_unpack(">H", raw_ciphers[:len(raw_ciphers) // 2 * 2])
+               if not is_grease(c)]
+    out = ClientHello(version=version, sni=None, alpn=[], ciphers=ciphers,
                       extensions=[], groups=[], point_formats=[], signature_algorithms=[],
                       supported_versions=[])
     try:
-        _read_extensions(out, getattr(hello, "extensions", None) or [])
+        _read_extensions(out, extensions)
     except (struct.error, IndexError, ValueError):
         return None
     return out
