@@ -506,8 +506,8 @@ def format_table(report, explain=False):
     lines.append("")
     lines.append("TOTAL")
     lines.append(f"  recall {ratio(rec['found'], rec['expected'])}")
-    lines.append(f"  mining_tls recall {ratio(tls['found'], tls['expected'])} "
-                 f"(needs >= {TLS_RECALL_MIN:.0f}%)")
+    lines.append(f"  mining_tls recall {ratio(tls['found'], tls['expected'])}"
+                 + (f" (needs >= {TLS_RECALL_MIN:.0f}%)" if tls["expected"] else ""))
     lines.append(f"  false positives: {fp['flows']} flows in {fp['files']} of "
                  f"{fp['negative_files']} benign/crypto_p2p files")
     lines.append(f"  extra: {tot['extra']['flows']} flows in {tot['extra']['files']} "
