@@ -21,16 +21,29 @@ MINING_PART = ("variant", "coin", "algorithm", "worker", "workers", "agent", "po
                "hashrate_last_share_ts",
                "reported_hashrate_hs", "confidence", "score", "signatures", "evidence",
                "events")
+# what stays visible of encrypted/proxied flows (docs/encrypted.md); null when not seen
+ENCRYPTED_PART = ("sni", "ja3", "ja4", "alpn", "proxy_target", "timing")
 HIT_FIELDS = ("schema_version", "state", "capture") + FLOW_PART + ("session_start_ts",) \
-    + MINING_PART
+    + MINING_PART + ENCRYPTED_PART
 
 STATE_DETECTED = "detected"   # first written when the flow is recognised, still open
 STATE_UPDATED = "updated"     # an active-timeout record of a long flow
 STATE_ENDED = "ended"         # the flow ended: final values
 
 
-def hit_record(flow: dict, tracked, capture: str, state: str) -> dict:
-    """Build the hit of one flow from its flow record and its TrackedFlow."""
+def intel_fields(hit, intel):
+    """Fill ENCRYPTED_PART (except timing) from a FlowIntel, or with None."""
+    hit["sni"] = intel.sni if intel is not None else None
+    hit["ja3"] = intel.ja3 if intel is not None else None
+    hit["ja4"] = intel.ja4 if intel is not None else None
+    hit["alpn"] = list(intel.alpn) if intel is not None and intel.alpn else None
+    hit["proxy_target"] = intel.proxy_target if intel is not None else None
+    hit.setdefault("timing", None)
+
+
+def hit_record(flow: dict, tracked, capture: str, state: str, intel=None) -> dict:
+    """Build the hit of one flow from its flow record and its TrackedFlow
+    (`intel`: the flow's FlowIntel when it went through a proxy)."""
     info = tracked.session.to_dict()
     rate = tracked.session.hashrate()
     hit = {"schema_version": HIT_SCHEMA_VERSION, "state": state, "capture": capture}
@@ -55,4 +68,27 @@ def hit_record(flow: dict, tracked, capture: str, state: str) -> dict:
     hit["hash_family"] = tracked.session.hash_family
     hit["score"] = round(info["score"], 4) if info.get("score") is not None else None
     hit["signatures"] = sorted(tracked.signatures)
+    intel_fields(hit, intel)
+    return hit
+
+
+def encrypted_hit_record(flow: dict, intel, capture: str, state: str, variant, confidence,
+                         score, signals, evidence, pool, timing) -> dict:
+    """The hit of a flow whose content is encrypted (detector/encrypted.py): the
+    mining fields the content would give are null; signals and timing say why."""
+    hit = {"schema_version": HIT_SCHEMA_VERSION, "state": state, "capture": capture}
+    for k in FLOW_PART:
+        hit[k] = flow[k]
+    hit["session_start_ts"] = flow["first_ts"]    # scored once, on the flow's final record
+    for k in MINING_PART:
+        hit[k] = None
+    hit["variant"] = variant
+    hit["pool"] = pool
+    hit["confidence"] = confidence
+    hit["score"] = round(score, 4)
+    hit["signatures"] = [f"encrypted.{s}" for s in signals]
+    hit["evidence"] = evidence
+    hit["events"] = []
+    intel_fields(hit, intel)
+    hit["timing"] = timing
     return hit

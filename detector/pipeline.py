@@ -29,6 +29,7 @@ class EngineOptions:
     idle_timeout_s: float = 300.0     # 0 = never
     active_timeout_s: float = 0.0     # 0 = never
     batch_records: int = 8192        # small enough that a batch stays in cache
+    timing_windows_s: tuple = (0.010, 0.5, 0.2)   # burst, reply, sync (signatures/timing.yaml)
 
 
 @dataclass
@@ -98,7 +99,7 @@ class FlowEngine:
         self.options = options
         self.inspector = inspector
         self.table = new_flow_table(options.max_flows, options.idle_timeout_s,
-                                    options.active_timeout_s)
+                                    options.active_timeout_s, options.timing_windows_s)
         self.meta[META_NEXT_ID] = first_flow_id   # live workers: disjoint flow_id ranges
         self.out = np.zeros(OUT_ROWS, FLOW_DTYPE)
         self.pkts = np.zeros(options.batch_records, PACKET_DTYPE)
@@ -109,7 +110,7 @@ class FlowEngine:
 
     @property
     def meta(self):
-        return self.table[-1]
+        return self.table[6]
 
     def feed(self, batch):
         """Decode and fold one RecordBatch; yield arrays of flows that ended meanwhile."""
@@ -142,7 +143,7 @@ class FlowEngine:
 
     def advance(self, now_ns):
         """Move the clock to `now_ns` without records; yield the flows idle by then."""
-        rows, index, lru_prev, lru_next, free_rows, _frag, meta = self.table
+        rows, index, lru_prev, lru_next, free_rows, _frag, meta, _sync = self.table
         while True:
             more = expire_idle(rows, index, lru_prev, lru_next, free_rows, meta, self.out,
                                now_ns)
@@ -157,7 +158,7 @@ class FlowEngine:
 
     def finish(self, reason=END_EOF):
         """Emit every live flow (end of capture, shutdown)."""
-        rows, index, lru_prev, lru_next, free_rows, _frag, meta = self.table
+        rows, index, lru_prev, lru_next, free_rows, _frag, meta, _sync = self.table
         while True:
             left = flush_flows(rows, index, lru_prev, lru_next, free_rows, meta, self.out,
                                reason)

@@ -1,5 +1,6 @@
 """`minewatch scan`: captures -> mining hits, with the engine's inspection on."""
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -7,15 +8,18 @@ from pathlib import Path
 import numpy as np
 
 from .engine.dtypes import END_ACTIVE
+from .encrypted import EncryptedDetector
 from .engine.handoff import Inspector
 from .errors import CaptureError
 from .hits import STATE_DETECTED, STATE_ENDED, STATE_UPDATED, hit_record
+from .pools import PoolList
 from .outputs import open_output, progress_reporter
 from .pipeline import CaptureStats, EngineOptions, iter_capture_flows, warm_up
 from .rules import compile_patterns, load_signatures
 from .sinks.flow_records import FlowFormatter
 from .sinks.hit_writers import WRITERS
 from .startup import startup_seconds
+from .timing import TimingRules
 
 DEFAULT_SIGNATURES = Path(__file__).resolve().parent.parent / "signatures"
 
@@ -29,22 +33,36 @@ class ScanResult:
     candidates: int = 0
 
 
+@dataclass
+class Detectors:
+    """What a scan runs: the signature automaton, pool intelligence, timing rules."""
+
+    matcher: object
+    pools: PoolList
+    rules: TimingRules
+
+
 class CaptureScan:
     """Runs one capture through the engine with inspection; emits hits to `sink`.
 
     Files, stdin and live rings share it: `run(source=...)` takes any source
     whose `batches()` yield RecordBatch objects (default: open the file at `path`;
-    `path` then only names the capture in the hits).
+    `path` then only names the capture in the hits). `detectors`: a Detectors, or
+    a bare matcher (then the bundled pools and timing rules).
     """
 
-    def __init__(self, path, matcher, options: EngineOptions, k_bytes, sink, first_flow_id=1,
+    def __init__(self, path, detectors, options: EngineOptions, k_bytes, sink, first_flow_id=1,
                  keep_hits=True):
+        if not isinstance(detectors, Detectors):
+            detectors = Detectors(detectors, *load_intel())
         self.path = path
         self.keep_hits = keep_hits        # False for live: hits go to `sink` only (weeks)
-        self.options = options
+        self.options = dataclasses.replace(options, timing_windows_s=detectors.rules.windows_s)
         self.k_bytes = k_bytes
         self.first_flow_id = first_flow_id
-        self.inspector = Inspector(matcher, options.max_flows, k_bytes)
+        self.inspector = Inspector(detectors.matcher, options.max_flows, k_bytes)
+        self.encrypted = None
+        self._use_intel(detectors)
         self.sink = sink                  # callable(hit dict)
         self.formatter = FlowFormatter()
         self.result = ScanResult(CaptureStats(path=str(path)))
@@ -70,9 +88,21 @@ class CaptureScan:
         self.rows = engine.table[0]
         self.inspector.warm_up(self.rows)
 
-    def reload(self, matcher):
-        """Inspect with new signatures from now on (live SIGHUP); flows keep their state."""
-        self.inspector = self.inspector.with_matcher(matcher)
+    def _use_intel(self, detectors):
+        """Pools and timing rules for the encrypted detector; what it learned carries over."""
+        handoff = self.inspector.handoff
+        handoff.dns.wanted = detectors.pools.name_match    # only pool names are worth keeping
+        previous = self.encrypted
+        self.encrypted = EncryptedDetector(detectors.pools, detectors.rules, handoff.intel,
+                                           handoff.dns)
+        if previous is not None:
+            self.encrypted.carry_over(previous)
+
+    def reload(self, detectors):
+        """Inspect with new signatures and pool lists from now on (live SIGHUP); flows
+        keep their state. The timing windows of the flow table stay those it was made with."""
+        self.inspector = self.inspector.with_matcher(detectors.matcher)
+        self._use_intel(detectors)
         if self.engine is not None:
             self.engine.inspector = self.inspector
             self.inspector.warm_up(self.rows)
@@ -84,33 +114,72 @@ class CaptureScan:
             if row["flow_id"][0] != tracked.flow_id:
                 continue    # ended already: reported with its final values
             flow = next(self.formatter.records(row))
-            self.sink(hit_record(flow, tracked, str(self.path), STATE_DETECTED))
+            hit = hit_record(flow, tracked, str(self.path), STATE_DETECTED,
+                             self.inspector.handoff.intel.get(tracked.flow_id))
+            self.encrypted.learn(hit)
+            self.sink(hit)
 
     def _report_ended(self, ended):
         handoff = self.inspector.handoff
-        tracked_ids = [fid for fid in ended["flow_id"].tolist() if fid in handoff.flows]
-        if not tracked_ids:
+        ids = ended["flow_id"].tolist()
+        tracked_ids = [fid for fid in ids if fid in handoff.flows]
+        detected = set()
+        if tracked_ids:
+            sub = ended[np.isin(ended["flow_id"], tracked_ids)]
+            for flow_arr, flow in zip(sub, self.formatter.records(sub)):
+                final = int(flow_arr["end_reason"]) != END_ACTIVE
+                for tracked in handoff.on_expire([flow["flow_id"]], final):
+                    if not tracked.detected:
+                        continue
+                    detected.add(tracked.flow_id)
+                    hit = hit_record(flow, tracked, str(self.path),
+                                     STATE_ENDED if final else STATE_UPDATED,
+                                     handoff.intel.get(tracked.flow_id))
+                    self.encrypted.learn(hit)
+                    if final and self.keep_hits:
+                        self.result.hits.append(hit)
+                    self.sink(hit)
+        self._report_encrypted(ended, detected)
+
+    def _report_encrypted(self, ended, detected):
+        """Flows with names or fingerprints (TLS, proxies) that no parser claimed."""
+        intel = self.inspector.handoff.intel
+        if not (intel.flows or intel.peeks):
             return
-        sub = ended[np.isin(ended["flow_id"], tracked_ids)]
-        for flow_arr, flow in zip(sub, self.formatter.records(sub)):
-            final = int(flow_arr["end_reason"]) != END_ACTIVE
-            for tracked in handoff.on_expire([flow["flow_id"]], final):
-                if not tracked.detected:
-                    continue
-                hit = hit_record(flow, tracked, str(self.path),
-                                 STATE_ENDED if final else STATE_UPDATED)
-                if final and self.keep_hits:
+        final = ended[ended["end_reason"] != END_ACTIVE]   # scored once, when the flow ends
+        known = [fid for fid in final["flow_id"].tolist()
+                 if fid not in detected and intel.get(fid) is not None]
+        if known:
+            sub = final[np.isin(final["flow_id"], known)]
+            for hit in self.encrypted.on_ended(sub, list(self.formatter.records(sub)),
+                                               str(self.path), STATE_ENDED):
+                if self.keep_hits:
                     self.result.hits.append(hit)
                 self.sink(hit)
+        intel.forget(final["flow_id"].tolist())
 
 
 def load_matcher(signatures_dir=None):
     return compile_patterns(load_signatures(signatures_dir or DEFAULT_SIGNATURES))
 
 
-def scan_capture(path, matcher, options: EngineOptions, k_bytes=4096, sink=None):
-    """Scan one capture; return its ScanResult (hits are also passed to `sink`)."""
-    return CaptureScan(path, matcher, options, k_bytes, sink or (lambda hit: None)).run()
+def load_intel(signatures_dir=None):
+    """(PoolList, TimingRules) from `signatures_dir`, or the bundled files it lacks."""
+    folder = Path(signatures_dir or DEFAULT_SIGNATURES)
+    pools = folder / "pools.yaml"
+    timing = folder / "timing.yaml"
+    return (PoolList.load(pools if pools.is_file() else DEFAULT_SIGNATURES / "pools.yaml"),
+            TimingRules.load(timing if timing.is_file() else DEFAULT_SIGNATURES / "timing.yaml"))
+
+
+def load_detectors(signatures_dir=None):
+    return Detectors(load_matcher(signatures_dir), *load_intel(signatures_dir))
+
+
+def scan_capture(path, detectors, options: EngineOptions, k_bytes=4096, sink=None):
+    """Scan one capture; return its ScanResult (hits are also passed to `sink`).
+    `detectors`: a Detectors, or a bare matcher (bundled pools and timing rules)."""
+    return CaptureScan(path, detectors, options, k_bytes, sink or (lambda hit: None)).run()
 
 
 def summary_line(result: ScanResult):
@@ -163,7 +232,7 @@ def run_scan(paths, fmt, output, options: EngineOptions, k_bytes=4096, signature
     With a `ledger`, each capture's final hits are folded in when it is done
     (also the hits found before a capture's damage).
     """
-    matcher = load_matcher(signatures_dir)
+    detectors = load_detectors(signatures_dir)
     warm_up()
     startup_s = startup_seconds()
     results = []
@@ -175,7 +244,7 @@ def run_scan(paths, fmt, output, options: EngineOptions, k_bytes=4096, signature
                 writer.write(hit)
 
         for path in paths:
-            result = CaptureScan(path, matcher, options, k_bytes, sink).run(
+            result = CaptureScan(path, detectors, options, k_bytes, sink).run(
                 progress=progress_reporter(path))
             results.append(result)
             if ledger is not None:

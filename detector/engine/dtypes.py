@@ -111,4 +111,25 @@ FLOW_DTYPE = np.dtype([
     ("first_ts", np.int64), ("last_ts", np.int64),           # ns since the epoch
     ("first_frame", np.int64),    # 1-based record number of the flow's first packet
     ("flow_id", np.int64),        # creation order within one run (1, 2, ...)
+    # --- timing of the payload (flowtable.note_timing; PROTOCOLS.md 11 flow shape) ---
+    # A "send" is a client payload packet more than the burst window after the
+    # previous one; a server payload packet is a "reply" when it comes within the
+    # reply window after a send not yet answered, a "push" (a job) otherwise.
+    ("t_last_c2s", np.int64), ("t_last_s2c", np.int64),  # last payload packet per direction (ns)
+    ("t_last_push", np.int64),    # last push (ns)
+    ("t_idle_max", np.int64),     # longest silence between two packets of the flow (ns)
+    ("t_sends", np.uint32), ("t_pushes", np.uint32), ("t_replies", np.uint32),
+    ("t_synced", np.uint32),      # pushes within the sync window of the same server's push
+                                  # to another client (a job broadcast to a pool's miners)
+    # sizes leave out the first HANDSHAKE_WRITES payload packets of each direction (TLS
+    # handshake, proxy request): what follows is the application's own rhythm
+    ("t_pl_c2s", np.uint32), ("t_pl_s2c", np.uint32),    # payload packets per direction
+    ("t_c2s_max", np.uint32), ("t_s2c_max", np.uint32),  # largest payload per direction
+    ("t_c2s_size", np.float32), ("t_s2c_size", np.float32),  # sum of payload sizes
+    ("t_send_iat", np.float32), ("t_send_iat2", np.float32),  # sum, sum of squares of the
+    ("t_push_iat", np.float32), ("t_push_iat2", np.float32),  # gaps between sends / pushes (s)
+    ("t_c2s_size2", np.float32), ("t_s2c_size2", np.float32),  # sum of squared payload sizes
 ])
+
+HANDSHAKE_WRITES = 4
+TIMING_FIELDS = tuple(name for name in FLOW_DTYPE.names if name.startswith("t_"))

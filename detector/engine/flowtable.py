@@ -21,6 +21,10 @@ frag        int64[FRAG_SLOTS, 7]   direct-mapped IP-id table: the ports of a
                                    first fragment, so later fragments of the
                                    same datagram find their flow
 meta        int64[META_SIZE]       counters and list heads (META_* below)
+sync        int64[SYNC_SLOTS, 6]   direct-mapped per-server table of the last push
+                                   (server address and port, time, flow): pushes
+                                   of one server to several clients within the
+                                   sync window count in each flow's t_synced
 
 Memory is fixed at construction, whatever the traffic: a SYN flood or a
 scan only turns over rows faster (counted in META_FORCED).
@@ -30,7 +34,7 @@ import numpy as np
 
 from .config import kernel
 from .dtypes import (DECODE_OK, END_ACTIVE, END_FORCED, END_IDLE,
-                     FLOW_DTYPE, FRAG_FIRST, FRAG_LATER)
+                     FLOW_DTYPE, FRAG_FIRST, FRAG_LATER, HANDSHAKE_WRITES)
 
 EMPTY = -1
 
@@ -47,7 +51,17 @@ META_OUT_N = 9         # rows written to the output array by the current call
 META_FRAG_ORPHANS = 10  # later fragments whose first fragment was never seen
 META_FRAGS = 11        # later fragments attributed to a flow
 META_PACKETS = 12      # decoded packets folded into flows
+META_BURST_NS = 13     # payload packets of one direction closer than this are one write
+META_REPLY_NS = 14     # a server packet this soon after an unanswered send is its reply
+META_SYNC_NS = 15      # pushes of one server closer than this coincide (one broadcast)
 META_SIZE = 16
+
+SYNC_SLOTS = 1 << 16   # servers whose last push is remembered (direct-mapped)
+SYNC_WIDTH = 6         # server hi, server lo ^ port, last push ns, flow_id, row, credited
+# default windows (seconds); scan takes them from signatures/timing.yaml
+BURST_S = 0.010
+REPLY_S = 0.5
+SYNC_S = 0.2
 
 FRAG_SLOTS = 4096      # in-flight fragmented datagrams remembered (direct-mapped)
 FRAG_WIDTH = 7         # src_hi, src_lo, dst_hi, dst_lo, ip_id|proto<<32, ports, used
@@ -59,8 +73,12 @@ TCP_ACK = 0x10
 PROTO_TCP = 6
 
 
-def new_flow_table(capacity, idle_timeout_s=0.0, active_timeout_s=0.0):
-    """Allocate every array of a table holding at most `capacity` flows."""
+def new_flow_table(capacity, idle_timeout_s=0.0, active_timeout_s=0.0,
+                   timing_windows_s=(BURST_S, REPLY_S, SYNC_S)):
+    """Allocate every array of a table holding at most `capacity` flows.
+
+    timing_windows_s: (burst, reply, sync) windows of the payload timing
+    (META_BURST_NS, META_REPLY_NS, META_SYNC_NS)."""
     if capacity < 1:
         raise ValueError("capacity must be at least 1")
     size = 1
@@ -74,6 +92,10 @@ def new_flow_table(capacity, idle_timeout_s=0.0, active_timeout_s=0.0):
     meta[META_NOW_NS] = np.iinfo(np.int64).min
     meta[META_IDLE_NS] = int(idle_timeout_s * 1e9)
     meta[META_ACTIVE_NS] = int(active_timeout_s * 1e9)
+    burst_s, reply_s, sync_s = timing_windows_s
+    meta[META_BURST_NS] = int(burst_s * 1e9)
+    meta[META_REPLY_NS] = int(reply_s * 1e9)
+    meta[META_SYNC_NS] = int(sync_s * 1e9)
     return (
         np.zeros(capacity, FLOW_DTYPE),
         np.full(size, EMPTY, np.int32),
@@ -82,6 +104,7 @@ def new_flow_table(capacity, idle_timeout_s=0.0, active_timeout_s=0.0):
         np.arange(capacity - 1, -1, -1, dtype=np.int32),
         np.zeros((FRAG_SLOTS, FRAG_WIDTH), np.int64),
         meta,
+        np.zeros((SYNC_SLOTS, SYNC_WIDTH), np.int64),
     )
 
 
@@ -285,6 +308,7 @@ def new_row(rows, index, lru_prev, lru_next, free_rows, slot, h, p, sport, dport
     f["tunnel"] = 0
     f["end_reason"] = 0
     reset_counters(f, ts, frame)
+    start_timing(f)
     f["flow_id"] = meta[META_NEXT_ID]
     meta[META_NEXT_ID] += 1
     lru_append(row, lru_prev, lru_next, meta)
@@ -306,17 +330,113 @@ def reset_counters(f, ts, frame):
     f["first_ts"] = ts
     f["last_ts"] = ts
     f["first_frame"] = frame
+    f["t_idle_max"] = 0
+    f["t_sends"] = 0
+    f["t_pushes"] = 0
+    f["t_replies"] = 0
+    f["t_synced"] = 0
+    f["t_pl_c2s"] = 0
+    f["t_pl_s2c"] = 0
+    f["t_c2s_max"] = 0
+    f["t_s2c_max"] = 0
+    f["t_send_iat"] = 0
+    f["t_send_iat2"] = 0
+    f["t_push_iat"] = 0
+    f["t_push_iat2"] = 0
+    f["t_c2s_size2"] = 0
+    f["t_s2c_size2"] = 0
+    f["t_c2s_size"] = 0
+    f["t_s2c_size"] = 0
 
 
 @kernel
-def update_flows(rows, index, lru_prev, lru_next, free_rows, frag, meta,
+def start_timing(f):
+    """A new flow has no earlier payload (an active-timeout record keeps them: gaps go on)."""
+    f["t_last_c2s"] = 0
+    f["t_last_s2c"] = 0
+    f["t_last_push"] = 0
+
+
+@kernel
+def note_sync(rows, row, f, ts, sync, meta):
+    """Count a push that coincides with the same server's last push to another flow
+    (and, once per broadcast, that flow's push too)."""
+    key_lo = np.int64(f["server_lo"] ^ (np.uint64(f["server_port"]) << np.uint64(48)))
+    key_hi = np.int64(f["server_hi"])
+    h = mix64(np.uint64(0x452821E638D01377), np.uint64(key_hi))
+    s = np.int64(mix64(h, np.uint64(key_lo)) % np.uint64(sync.shape[0]))
+    fid = f["flow_id"]
+    credited = 0
+    if sync[s, 0] == key_hi and sync[s, 1] == key_lo and sync[s, 3] != 0:
+        if sync[s, 3] != fid and ts - sync[s, 2] <= meta[META_SYNC_NS]:
+            f["t_synced"] += 1
+            credited = 1
+            if sync[s, 5] == 0:
+                other = sync[s, 4]
+                if rows[other]["flow_id"] == sync[s, 3]:
+                    rows[other]["t_synced"] += 1
+    sync[s, 0] = key_hi
+    sync[s, 1] = key_lo
+    sync[s, 2] = ts
+    sync[s, 3] = fid
+    sync[s, 4] = row
+    sync[s, 5] = credited
+
+
+@kernel
+def note_timing(rows, row, f, ts, from_client, payload, sync, meta):
+    """Fold one payload packet into the flow's timing fields (FLOW_DTYPE t_*)."""
+    size = np.float32(payload)
+    burst = meta[META_BURST_NS]
+    if from_client:
+        f["t_pl_c2s"] += 1
+        if f["t_pl_c2s"] > HANDSHAKE_WRITES:
+            f["t_c2s_size"] += size
+            f["t_c2s_size2"] += size * size
+            if payload > f["t_c2s_max"]:
+                f["t_c2s_max"] = payload
+        last = f["t_last_c2s"]
+        if last == 0 or ts - last > burst:
+            if last != 0 and f["t_sends"] > 0:
+                gap = np.float32((ts - last) * 1e-9)
+                f["t_send_iat"] += gap
+                f["t_send_iat2"] += gap * gap
+            f["t_sends"] += 1
+        f["t_last_c2s"] = ts
+        return
+    f["t_pl_s2c"] += 1
+    if f["t_pl_s2c"] > HANDSHAKE_WRITES:
+        f["t_s2c_size"] += size
+        f["t_s2c_size2"] += size * size
+        if payload > f["t_s2c_max"]:
+            f["t_s2c_max"] = payload
+    last_s = f["t_last_s2c"]
+    last_c = f["t_last_c2s"]
+    f["t_last_s2c"] = ts
+    if last_s != 0 and ts - last_s <= burst:
+        return                                   # the rest of one write
+    if last_c != 0 and last_c >= last_s and ts - last_c <= meta[META_REPLY_NS]:
+        f["t_replies"] += 1
+        return
+    lp = f["t_last_push"]
+    if lp != 0 and f["t_pushes"] > 0:
+        gap = np.float32((ts - lp) * 1e-9)
+        f["t_push_iat"] += gap
+        f["t_push_iat2"] += gap * gap
+    f["t_pushes"] += 1
+    f["t_last_push"] = ts
+    note_sync(rows, row, f, ts, sync, meta)
+
+
+@kernel
+def update_flows(rows, index, lru_prev, lru_next, free_rows, frag, meta, sync,
                  pkts, ts_ns, wirelen, first_record, start, out, flow_of_packet,
                  fid_of_packet):
     """Fold decoded packets pkts[start:] into the table.
 
     Parameters
     ----------
-    rows..meta      the table, as built by new_flow_table
+    rows..sync      the table, as built by new_flow_table
     pkts            PACKET_DTYPE[n] decoded batch
     ts_ns, wirelen  int64[n], uint32[n] from the RecordBatch
     first_record    int, 0-based index of record 0 (frame number = index + 1)
@@ -424,9 +544,13 @@ def update_flows(rows, index, lru_prev, lru_next, free_rows, frag, meta,
             f["fragments"] += 1
             meta[META_FRAGS] += 1
         f["tunnel"] |= p["tunnel"]
+        if payload > 0:
+            note_timing(rows, row, f, ts, from_client, payload, sync, meta)
         if ts < f["first_ts"]:
             f["first_ts"] = ts
         if ts > f["last_ts"]:
+            if ts - f["last_ts"] > f["t_idle_max"]:
+                f["t_idle_max"] = ts - f["last_ts"]
             f["last_ts"] = ts
         meta[META_PACKETS] += 1
         flow_of_packet[i] = row

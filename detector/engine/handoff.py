@@ -8,6 +8,10 @@ mining. Nothing here runs per packet of ordinary flows.
 
 Lifecycle (nfstream's names): on_match (a signature fired: new session),
 on_update (more bytes), on_expire (the flow ended: its tracked state, if any).
+
+Two more rare events feed `flow_intel`: EV_PEEK (the first client bytes of a
+flow that opened with a TLS handshake or a proxy request: SNI, ALPN, JA3/JA4,
+proxy target) and EV_DNS (one DNS answer, remembered for its TTL).
 """
 
 import logging
@@ -15,12 +19,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..flow_intel import DnsCache, IntelTable
 from ..protocols.message import TOCLIENT, TOSERVER
 from ..protocols.session import MiningSession
+from ..sinks.flow_records import AddressCache
 from .dtypes import PACKET_DTYPE
-from .inspect import (EV_FIRED, EVENT_DTYPE, IM_ARENA, IM_CANDIDATES, IM_EVENTS,
-                      IM_EXCLUDED, IM_GAPS, IM_LOST, INSPECT_CANDIDATE, INSPECT_MATCHING,
-                      INSPECT_OFF, inspect_batch, new_inspector)
+from .inspect import (EV_DNS, EV_FIRED, EV_PEEK, EVENT_DTYPE, IM_ARENA, IM_CANDIDATES,
+                      IM_DNS, IM_EVENTS, IM_EXCLUDED, IM_GAPS, IM_LOST, IM_PEEKS,
+                      INSPECT_CANDIDATE, INSPECT_MATCHING, INSPECT_OFF, INSPECT_TLS, PEEK_OFF,
+                      inspect_batch, new_inspector)
 
 log = logging.getLogger(__name__)
 
@@ -76,21 +83,37 @@ class TrackedFlow:
 class Handoff:
     """Candidate flows by flow_id; decides which ones are mining."""
 
-    def __init__(self, signature_ids, insp_state, insp_fid, max_line_bytes=65536):
+    def __init__(self, signature_ids, insp_state, insp_fid, max_line_bytes=65536, peek=None,
+                 intel=None, dns=None):
         self.signature_ids = signature_ids
         self.insp_state = insp_state
         self.insp_fid = insp_fid
+        self.peek = peek
         self.max_line_bytes = max_line_bytes
         self.flows = {}          # flow_id -> TrackedFlow
         self.newly_detected = []  # TrackedFlow that became mining since the last take
+        self.intel = intel if intel is not None else IntelTable()
+        self.dns = dns if dns is not None else DnsCache()
+        self.addresses = AddressCache()
 
-    def on_events(self, events, arena):
+    def on_events(self, events, arena, rows=None):
         raw = arena.tobytes()      # one copy; events slice it (cheaper than numpy per event)
         columns = [events[k].tolist() for k in ("flow_id", "row", "kind", "direction", "frame",
                                                   "ts_ns", "stream_pos", "arena_off", "length")]
         for fid, row, kind, direction, frame, ts_ns, pos, off, length in zip(*columns):
             if kind == EV_FIRED:
                 self.on_match(fid, row, arena[off:off + length])
+                continue
+            if kind == EV_PEEK:
+                if self.intel.on_peek(fid, pos, raw[off:off + length], frame) \
+                        and self.peek is not None and self.insp_fid[row] == fid:
+                    self.peek[row] = PEEK_OFF
+                continue
+            if kind == EV_DNS:
+                if rows is not None and rows[row]["flow_id"] == fid:
+                    client = self.addresses.text(int(rows[row]["client_hi"]),
+                                                 int(rows[row]["client_lo"]))
+                    self.dns.on_response(client, raw[off:off + length], ts_ns)
                 continue
             tracked = self.flows.get(fid)
             if tracked is None:
@@ -159,8 +182,9 @@ class Inspector:
         self.matcher = matcher
         self.capacity, self.k_bytes, self.max_line_bytes = capacity, k_bytes, max_line_bytes
         self.state = new_inspector(capacity, k_bytes, matcher.n_words, matcher.n_sig_words)
-        insp_fid, insp_state = self.state[0], self.state[1]   # see new_inspector
-        self.handoff = Handoff(matcher.signature_ids, insp_state, insp_fid, max_line_bytes)
+        insp_fid, insp_state, peek = self.state[0], self.state[1], self.state[7]
+        self.handoff = Handoff(matcher.signature_ids, insp_state, insp_fid, max_line_bytes,
+                               peek=peek)
         self.events = np.zeros(EVENT_ROWS, EVENT_DTYPE)
         self.arena = np.zeros(ARENA_BYTES + 2 * k_bytes + 8 * matcher.n_sig_words + 65536,
                               np.uint8)
@@ -182,7 +206,7 @@ class Inspector:
                               *self.tables, self.events, self.arena)
             n = self.meta[IM_EVENTS]
             if n:
-                self.handoff.on_events(self.events[:n], self.arena[:self.meta[IM_ARENA]])
+                self.handoff.on_events(self.events[:n], self.arena[:self.meta[IM_ARENA]], rows)
 
     def warm_up(self, rows):
         """Load the inspection kernel (compiled once, then from the cache) on empty input."""
@@ -210,9 +234,18 @@ class Inspector:
         # when they fired); copying rows, not whole arrays, keeps untouched pages free
         candidates = np.flatnonzero(old_state == INSPECT_CANDIDATE)
         new_streams[candidates] = old_streams[candidates]
+        # ClientHellos still arriving need no automaton either: they keep their heads
+        hellos = np.flatnonzero(old_state == INSPECT_TLS)
+        new_streams[hellos] = old_streams[hellos]
+        new.state[3][hellos] = self.state[3][hellos]
+        old_peek, new_peek = self.state[7], new.state[7]
+        new_peek[:] = old_peek
+        new_peek[new_state == INSPECT_OFF] = PEEK_OFF
         new.meta[:] = self.meta
-        new.handoff.flows = self.handoff.flows
-        new.handoff.newly_detected = self.handoff.newly_detected
+        old_handoff, new_handoff = self.handoff, new.handoff
+        new_handoff.flows = old_handoff.flows
+        new_handoff.newly_detected = old_handoff.newly_detected
+        new_handoff.intel, new_handoff.dns = old_handoff.intel, old_handoff.dns
         log.info("signatures reloaded: %d flows in their first bytes no longer inspected",
                  int(np.count_nonzero((old_state == INSPECT_MATCHING) & (old_fid >= 0))))
         return new
@@ -220,4 +253,5 @@ class Inspector:
     def counters(self):
         meta = self.meta
         return {"candidates": int(meta[IM_CANDIDATES]), "inspect_gaps": int(meta[IM_GAPS]),
-                "inspect_lost": int(meta[IM_LOST]), "encrypted_skipped": int(meta[IM_EXCLUDED])}
+                "inspect_lost": int(meta[IM_LOST]), "encrypted_skipped": int(meta[IM_EXCLUDED]),
+                "peeks": int(meta[IM_PEEKS]), "dns_answers": int(meta[IM_DNS])}

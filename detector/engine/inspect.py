@@ -29,10 +29,21 @@ from .match import eval_signatures, match_payload
 INSPECT_MATCHING = 0   # buffering and matching the first K bytes
 INSPECT_CANDIDATE = 1  # a signature fired: Python follows every payload packet
 INSPECT_OFF = 2        # nothing more to look at (K bytes clean, not TCP, or Python said so)
+INSPECT_TLS = 3        # the client opened with a TLS handshake: its head goes to Python
+                       # (EV_PEEK) until Python has the ClientHello; no matching
 
 EV_FIRED = 0   # the flow became a candidate; arena holds its fired-signature words
 EV_HEAD = 1    # arena holds the head bytes one packet brought (buffered before the match)
 EV_DATA = 2    # arena holds one later payload segment of a candidate flow
+EV_PEEK = 3    # arena holds new contiguous client head bytes of a peeked flow (TLS
+               # ClientHello, proxy CONNECT/SOCKS request): Python reads names from them
+EV_DNS = 4     # arena holds the payload of one UDP datagram from port 53 (a DNS answer)
+
+PEEK_OFF = 0   # peek[row]: nothing to hand over
+PEEK_ON = 1    # hand over new client head bytes (Python sets PEEK_OFF when it has enough)
+DNS_PORT = 53
+DNS_HEADER = 12
+PROTO_UDP = 17
 
 EVENT_DTYPE = np.dtype([
     ("flow_id", np.int64),     # the flow the event belongs to (FLOW_DTYPE flow_id)
@@ -65,6 +76,8 @@ IM_GAPS = 2       # segments beyond the one pending range, dropped from inspecti
 IM_LOST = 3       # payload packets whose flow had already ended in the same batch
 IM_CANDIDATES = 4  # flows that became candidates
 IM_EXCLUDED = 5   # flows whose stream opens with TLS or SSH (no cleartext mining inside)
+IM_PEEKS = 6      # EV_PEEK events written (TLS ClientHellos, proxy requests)
+IM_DNS = 7        # EV_DNS events written (DNS answers)
 IM_SIZE = 8
 
 TCP_SYN = 0x02
@@ -73,7 +86,7 @@ PROTO_TCP = 6
 
 def new_inspector(capacity, k_bytes, n_words, n_sig_words):
     """Arrays of the inspection state for a flow table of `capacity` rows:
-    (insp_fid, insp_state, streams, head, segs, hits, fired, imeta)."""
+    (insp_fid, insp_state, streams, head, segs, hits, fired, peek, imeta)."""
     return (
         np.full(capacity, -1, np.int64),                  # insp_fid: flow_id owning the row
         np.zeros(capacity, np.uint8),                     # insp_state: INSPECT_*
@@ -82,14 +95,16 @@ def new_inspector(capacity, k_bytes, n_words, n_sig_words):
         np.zeros((capacity, 2, HEAD_SEGMENTS, 3), np.int64),  # segs: (stream pos, frame, ts)
         np.zeros((capacity, max(1, n_words)), np.uint64),     # pattern bits
         np.zeros((capacity, max(1, n_sig_words)), np.uint64),  # fired signature bits
+        np.zeros(capacity, np.uint8),                     # peek: PEEK_*
         np.zeros(IM_SIZE, np.int64),                      # meta counters
     )
 
 
 @kernel
-def reset_row(row, fid, proto, insp_fid, insp_state, streams, hits, fired):
+def reset_row(row, fid, proto, insp_fid, insp_state, streams, hits, fired, peek):
     """Start inspecting a new flow in `row` (only TCP carries mining protocols)."""
     insp_fid[row] = fid
+    peek[row] = PEEK_OFF
     insp_state[row] = INSPECT_MATCHING if proto == PROTO_TCP else INSPECT_OFF
     streams[row, :, :] = 0
     hits[row, :] = 0
@@ -130,6 +145,29 @@ def not_cleartext(head_row):
     if 0x14 <= b0 <= 0x17 and b1 == 0x03 and b2 <= 0x04:
         return True
     return b0 == 0x53 and b1 == 0x53 and b2 == 0x48 and head_row[3] == 0x2D   # "SSH-"
+
+
+@kernel
+def opens_tls_handshake(head_row):
+    """A TLS handshake record header (content type 22, version 3.x): a ClientHello."""
+    return head_row[0] == 0x16 and head_row[1] == 0x03 and head_row[2] <= 0x04
+
+
+@kernel
+def opens_proxy_request(head_row, contig):
+    """HTTP CONNECT, a SOCKS5 greeting (5, n methods, n bytes) or a SOCKS4 CONNECT:
+    the target host of a proxied connection follows in the client's first bytes."""
+    if contig < 3:
+        return False
+    b0, b1 = head_row[0], head_row[1]
+    if contig >= 8 and b0 == 0x43 and b1 == 0x4F and head_row[2] == 0x4E:
+        return head_row[3] == 0x4E and head_row[7] == 0x20                   # "CONNECT "
+    if b0 == 0x05 and 1 <= b1 <= 9 and contig >= 2 + np.int64(b1):
+        for j in range(2, 2 + np.int64(b1)):
+            if head_row[j] > 0x09 and head_row[j] != 0xFF:   # IANA method numbers
+                return False
+        return True
+    return b0 == 0x04 and b1 == 0x01 and contig >= 9
 
 
 @kernel
@@ -189,7 +227,7 @@ def place_segment(head_row, st, rel, buf, off, length, k_bytes, imeta):
 
 @kernel
 def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_packet,
-                  start, insp_fid, insp_state, streams, head, segs, hits, fired, imeta,
+                  start, insp_fid, insp_state, streams, head, segs, hits, fired, peek, imeta,
                   goto, out_start, out_pattern, pat_info, first_out_state,
                   sig_pat_start, sig_pat, sig_all_start, sig_all, sig_any_start, sig_any,
                   sig_order, events, arena):
@@ -228,7 +266,16 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
                 imeta[IM_LOST] += 1      # the flow ended (row reused) later in this batch
             continue
         if insp_fid[row] != fid:
-            reset_row(row, fid, p["proto"], insp_fid, insp_state, streams, hits, fired)
+            reset_row(row, fid, p["proto"], insp_fid, insp_state, streams, hits, fired, peek)
+        if (p["proto"] == PROTO_UDP and p["sport"] == DNS_PORT
+                and p["payload_caplen"] > DNS_HEADER):
+            dns_len = np.int64(p["payload_caplen"])
+            if imeta[IM_EVENTS] + 1 > len(events) or imeta[IM_ARENA] + dns_len > len(arena):
+                return i
+            add_event(events, arena, imeta, fid, row, EV_DNS, 1, np.int64(first_record) + i + 1,
+                      ts_ns[i], 0, buf, np.int64(p["payload_offset"]), dns_len)
+            imeta[IM_DNS] += 1
+            continue
         state = insp_state[row]
         if state == INSPECT_OFF:
             continue
@@ -255,8 +302,8 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
         frame = np.int64(first_record) + i + 1
         # room for the worst this packet can add: a candidate handoff (the fired words,
         # both heads and their out-of-order ranges) or one data event
-        if (imeta[IM_EVENTS] + 1 + 2 * (HEAD_SEGMENTS + 1) > len(events)
-                or imeta[IM_ARENA] + 8 * fired.shape[1] + 2 * k_bytes + length > len(arena)):
+        if (imeta[IM_EVENTS] + 2 + 2 * (HEAD_SEGMENTS + 1) > len(events)
+                or imeta[IM_ARENA] + 8 * fired.shape[1] + 3 * k_bytes + length > len(arena)):
             return i
         if state == INSPECT_CANDIDATE:
             end_rel = rel + length
@@ -281,15 +328,44 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
                 st[S_PEND_LEN] = 0
             st[S_CONTIG] = end_rel
             continue
+        if state == INSPECT_TLS:
+            if d == 1:
+                continue
+            old = st[S_CONTIG]
+            contig = place_segment(head[row, 0], st, rel, buf, off, length, k_bytes, imeta)
+            st[S_CONTIG] = contig
+            if contig > old and peek[row] == PEEK_ON:
+                add_event(events, arena, imeta, fid, row, EV_PEEK, 0, frame, ts_ns[i], old,
+                          head[row, 0], old, contig - old)
+                imeta[IM_PEEKS] += 1
+            if peek[row] != PEEK_ON or contig >= k_bytes:
+                insp_state[row] = INSPECT_OFF
+            continue
         # INSPECT_MATCHING
         old = st[S_CONTIG]
         if old >= k_bytes:
             continue
         contig = place_segment(head[row, d], st, rel, buf, off, length, k_bytes, imeta)
-        if old == 0 and contig >= 4 and not_cleartext(head[row, d]):
-            insp_state[row] = INSPECT_OFF
-            imeta[IM_EXCLUDED] += 1
-            continue
+        if old == 0 and contig >= 4:
+            if d == 0 and opens_tls_handshake(head[row, 0]):
+                insp_state[row] = INSPECT_TLS    # no cleartext inside: only its ClientHello
+                peek[row] = PEEK_ON
+                imeta[IM_EXCLUDED] += 1
+                st[S_CONTIG] = contig
+                add_event(events, arena, imeta, fid, row, EV_PEEK, 0, frame, ts_ns[i], 0,
+                          head[row, 0], 0, contig)
+                imeta[IM_PEEKS] += 1
+                continue
+            if not_cleartext(head[row, d]):
+                insp_state[row] = INSPECT_OFF
+                imeta[IM_EXCLUDED] += 1
+                continue
+        if old == 0 and d == 0 and opens_proxy_request(head[row, 0], contig):
+            peek[row] = PEEK_ON                  # matching goes on: cleartext may follow
+        if d == 0 and contig > old and peek[row] == PEEK_ON:
+            add_event(events, arena, imeta, fid, row, EV_PEEK, 0, frame, ts_ns[i], old,
+                      head[row, 0], old, contig - old)
+            imeta[IM_PEEKS] += 1
         if contig > old:
             k = st[S_NSEG]
             if k < HEAD_SEGMENTS:             # remember where this packet's bytes start

@@ -10,5 +10,5 @@ The parent opens every socket (one clear error when the interface is missing
 or CAP_NET_RAW is lacking), forks one worker per ring and then only gathers:
 hits go to the output as they come, worker counters feed the status line and
 the Prometheus metrics. Signals: SIGTERM/SIGINT end every flow and exit,
-SIGHUP reopens the output file and reloads the signatures (docs/live.md).
+SIGHUP reopens the output file and reloads the signatures and pool lists (docs/live.md).
 """

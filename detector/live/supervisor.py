@@ -29,7 +29,7 @@ from ..engine.handoff import Inspector
 from ..errors import ConfigError
 from ..hits import STATE_DETECTED, STATE_ENDED
 from ..pipeline import warm_up
-from ..scan_command import load_matcher
+from ..scan_command import load_detectors
 from ..sinks.hit_writers import WRITERS
 from .metrics import LiveCounters, serve_metrics
 from .settings import LiveSettings
@@ -106,7 +106,7 @@ class Supervisor:
         program = compile_filter(s.bpf, linktype) if s.bpf else None
         return program
 
-    def start(self, program, matcher):
+    def start(self, program, detectors):
         s = self.settings
         rings = open_fanout_rings(s.interface, s.workers, program, s.ring_block_size,
                                   s.ring_blocks, s.ring_block_timeout_ms)
@@ -116,7 +116,7 @@ class Supervisor:
             for index, ring in enumerate(rings):
                 others = [r for r in rings if r is not ring]
                 p = ctx.Process(target=worker_main, name=f"minewatch-live-{index}",
-                                args=(index, ring, others, s, matcher, self.queue))
+                                args=(index, ring, others, s, detectors, self.queue))
                 p.start()
                 self.processes.append(p)
         finally:
@@ -231,11 +231,11 @@ class Supervisor:
                 p.join()
 
 
-def warm_up_kernels(matcher, k_bytes):
+def warm_up_kernels(detectors, k_bytes):
     """Load every kernel once in the parent, so forked workers start with them."""
     warm_up()
     warm_up_walk()
-    Inspector(matcher, 1, k_bytes).warm_up(new_flow_table(1)[0])
+    Inspector(detectors.matcher, 1, k_bytes).warm_up(new_flow_table(1)[0])
 
 
 def run_live(settings: LiveSettings, report=print, final_hits_sink=None):
@@ -248,18 +248,19 @@ def run_live(settings: LiveSettings, report=print, final_hits_sink=None):
     """
     sup = Supervisor(settings, report, final_hits_sink)
     program = sup.prepare()
-    matcher = load_matcher(settings.signatures_dir)
+    detectors = load_detectors(settings.signatures_dir)
     output = HitOutput(settings.output, settings.fmt)
     try:
-        warm_up_kernels(matcher, settings.k_bytes)
+        warm_up_kernels(detectors, settings.k_bytes)
         sup.install_signals()
         t0 = time.monotonic()
-        sup.start(program, matcher)
+        sup.start(program, detectors)
         if settings.metrics_port is not None:
             serve_metrics(settings.metrics_port, sup.counters)
         if not settings.quiet:
             report(f"live {settings.interface}: capturing with {settings.workers} worker(s); "
-                   "SIGTERM/SIGINT to stop, SIGHUP to reopen the output and reload signatures")
+                   "SIGTERM/SIGINT to stop, SIGHUP to reopen the output and reload "
+                   "signatures and pool lists")
         sup.gather(output)
         sup.join()
     except BaseException:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from ..errors import MinewatchError
 from ..hits import STATE_ENDED
-from ..scan_command import CaptureScan, load_matcher
+from ..scan_command import CaptureScan, load_detectors
 from .settings import first_flow_id
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class WorkerCounters:
 class Worker:
     """The loop of one worker process (see module doc)."""
 
-    def __init__(self, index, ring, settings, matcher, queue):
+    def __init__(self, index, ring, settings, detectors, queue):
         self.index = index
         self.ring = ring
         self.settings = settings
@@ -54,7 +54,7 @@ class Worker:
         self.counters = WorkerCounters()
         self.reload_requested = False
         self.last_stats = 0.0
-        self.scan = CaptureScan(ring.name, matcher, settings.engine, settings.k_bytes,
+        self.scan = CaptureScan(ring.name, detectors, settings.engine, settings.k_bytes,
                                 self.pending.append, first_flow_id=first_flow_id(index),
                                 keep_hits=False)
 
@@ -105,11 +105,12 @@ class Worker:
 
     def reload(self):
         try:
-            matcher = load_matcher(self.settings.signatures_dir)
+            detectors = load_detectors(self.settings.signatures_dir)
         except MinewatchError as e:
-            self.queue.put(("warning", self.index, f"signatures not reloaded: {e}"))
+            self.queue.put(("warning", self.index,
+                            f"signatures and pool lists not reloaded: {e}"))
             return
-        self.scan.reload(matcher)
+        self.scan.reload(detectors)
 
 
 def stop_with_parent():
@@ -121,13 +122,13 @@ def stop_with_parent():
         log.debug("prctl(PR_SET_PDEATHSIG) unavailable")
 
 
-def worker_main(index, ring, others, settings, matcher, queue):
+def worker_main(index, ring, others, settings, detectors, queue):
     """Process entry (after fork): run until SIGTERM/SIGINT, then end every flow.
 
     `others` are the other workers' rings, inherited through fork: closed at
     once, so a ring lives exactly as long as its own worker.
     """
-    worker = Worker(index, ring, settings, matcher, queue)
+    worker = Worker(index, ring, settings, detectors, queue)
     worker.install_signals()
     stop_with_parent()
     for other in others:

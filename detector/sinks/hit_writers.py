@@ -132,7 +132,8 @@ class TableHitWriter:
             "server": endpoint(hit["server_ip"], hit["server_port"]),
             "variant": hit["variant"], "coin": hit["coin"], "worker": hit["worker"],
             "agent": hit["agent"],
-            "shares": f"{hit['shares_accepted']}/{hit['shares_submitted']}",
+            "shares": (f"{hit['shares_accepted']}/{hit['shares_submitted']}"
+                       if hit["shares_submitted"] is not None else None),
             "difficulty": si(diff) if isinstance(diff, (int, float)) else diff,
             "hashrate": si(rate) + ("H/s" if rate is not None else ""),
             "confidence": hit["confidence"],

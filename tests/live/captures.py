@@ -6,7 +6,11 @@ kernel's fanout then really spreads concurrent flows over the workers).
 `rounds` repeats the set on new client ports, later, for longer captures.
 """
 
+import random
+
 from tests.gen import mining as gen
+from tests.gen.timeline import S, T0_NS, Timeline
+from tests.gen.tls_mining import Xmrig, job_schedule, mine
 
 MINING = (gen.stratum_v1, gen.xmrig, gen.ethproxy, gen.ethstratum1, gen.ethstratum2,
           gen.zcash, gen.stratum_v2, gen.getwork, gen.getblocktemplate)
@@ -38,3 +42,17 @@ def mixed_capture(path, rounds=1, v=4):
     pkts.sort(key=lambda p: p.ts_ns)
     gen.write_capture(path, pkts)
     return rounds * (len(MINING) + 1)
+
+
+def tls_miner_capture(path, sni, seed=7):
+    """One xmrig miner over TLS for five minutes, naming its pool only by SNI.
+
+    Replayed in seconds, its timing shape is gone: only the name can give it away.
+    """
+    rng = random.Random(seed)
+    tl = Timeline()
+    end = T0_NS + 300 * S
+    jobs = job_schedule(rng, T0_NS, end)
+    mine(tl, rng, "10.20.0.5", 45000, "198.51.100.77", 443, T0_NS, end, jobs,
+         Xmrig(rng.randrange(1 << 30)), sni=sni)
+    tl.write(path)

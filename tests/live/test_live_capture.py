@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from tests.live.captures import mixed_capture
+from tests.live.captures import mixed_capture, tls_miner_capture
 from tests.live.harness import CLI, REPO, LiveRun, hit_key, scan_hits
 
 PCAPS = REPO / "pcaps"
@@ -163,6 +163,33 @@ def test_sighup_reloads_signatures(netns, tmp_path):
                   timeout=10)
     assert live.stop() == 0
     assert [h["variant"] for h in ended(live.hits())] == ["xmrig"]
+
+
+def test_sighup_reloads_pool_lists(netns, tmp_path):
+    sigs = tmp_path / "signatures"
+    shutil.copytree(REPO / "signatures", sigs)
+    miner = tmp_path / "tls-miner.pcap"
+    tls_miner_capture(miner, sni="eu.newpool-example.org")
+    live = LiveRun(netns, tmp_path, "--signatures", sigs, "--idle-timeout", "1")
+    netns.replay([miner])
+    time.sleep(3.0)                               # the flow ends (idle): no name, no hit
+    assert live.hits() == []
+    pools = sigs / "pools.yaml"
+    pools.write_text(pools.read_text().replace("domains:\n", (
+        "domains:\n  - suffix: newpool-example.org\n    pool: newpool\n"
+        "    source: this test\n    date: 2026-11-24\n"), 1))
+    live.signal(signal.SIGHUP)
+    time.sleep(1.0)
+    netns.replay([miner])
+    live.wait_for(lambda: ended(live.hits()), "a hit with the reloaded pool list",
+                  timeout=10)
+    assert live.stop() == 0
+    [hit] = ended(live.hits())
+    assert (hit["variant"], hit["pool"], hit["sni"]) == \
+        ("encrypted", "newpool", "eu.newpool-example.org")
+    assert (hit["client_ip"], hit["server_ip"], hit["server_port"]) == \
+        ("10.20.0.5", "198.51.100.77", 443)
+    assert hit["signatures"] == ["encrypted.sni"]
 
 
 def test_status_line_and_prometheus_metrics(netns, tmp_path, mixed):

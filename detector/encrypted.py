@@ -1,0 +1,159 @@
+"""Encrypted and proxied mining: hits from names, addresses, fingerprints and timing.
+
+Runs when flows end (never per packet). Only flows whose client opened with a
+TLS ClientHello or a proxy request (FlowIntel exists) are considered: their
+content cannot be read, so what stays visible decides (PROTOCOLS.md 11, 14):
+
+signal      what it is                                                     strength
+sni         the ClientHello's server name is under a pool domain           strong
+dns         the client was told by DNS that this server has a pool name    strong
+proxy       the proxy was asked for a host under a pool domain             strong
+pool_ip     the server address is a known pool address (pools.yaml)        strong
+ja4         the client's JA4 is a listed miner's, or the JA4 of a flow of
+            the same client already known to mine                          weak
+timing      long-lived, Poisson submits answered within one RTT, constant
+            submit length, pushes every few seconds to minutes              weak -> medium
+cross_flow  the server's pushes coincide with its pushes to other clients
+            (one job broadcast to a pool's miners), or the server address
+            was seen in another mining flow of this capture                 medium
+
+`decide()` is the whole decision, a pure function of which signals hold, so
+`minewatch eval --explain` can replay it with signals taken away (ablation).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from .hits import encrypted_hit_record
+from .timing import features
+
+SIGNALS = ("sni", "dns", "proxy", "pool_ip", "ja4", "timing", "cross_flow")
+NAME_SIGNALS = ("sni", "dns", "proxy", "pool_ip")
+LEARNED_LIMIT = 65536
+
+
+def decide(signals, web, score, threshold):
+    """(is_mining, confidence) from the set of signals that hold for a flow.
+
+    A pool name or address is enough unless the client offered a web ALPN
+    (a pool's dashboard). Otherwise the timing shape decides ("timing" holds
+    when the flow passed the gate, every required feature and the lower,
+    cross-flow threshold): alone it needs the full `threshold`; with a name,
+    shared pushes or a known miner JA4 the lower one suffices."""
+    names = [s for s in NAME_SIGNALS if s in signals]
+    if names and not web:
+        return True, "pool_name" if set(names) - {"pool_ip"} else "pool_ip"
+    if "timing" not in signals:
+        return False, None
+    if score >= threshold:
+        return True, "timing"
+    if names or "cross_flow" in signals or "ja4" in signals:
+        return True, "timing"
+    return False, None
+
+
+class EncryptedDetector:
+    """Turns ended flows with FlowIntel into hits; learns pool addresses as it goes."""
+
+    def __init__(self, pools, rules, intel, dns):
+        self.pools, self.rules, self.intel, self.dns = pools, rules, intel, dns
+        self.learned_ips = OrderedDict()     # server address -> what showed it mines
+        self.learned_ja4 = OrderedDict()     # (client address, ja4) -> flow_id
+
+    def carry_over(self, previous):
+        """Keep what `previous` learned (pool lists reloaded in a running capture)."""
+        self.learned_ips = previous.learned_ips
+        self.learned_ja4 = previous.learned_ja4
+
+    def _remember(self, table, key, value):
+        table.pop(key, None)
+        table[key] = value
+        while len(table) > LEARNED_LIMIT:
+            table.popitem(last=False)
+
+    def learn(self, hit):
+        """A mining flow (any kind): its server address and its client's JA4 become known."""
+        if hit.get("proxy_target"):
+            return                          # a proxy serves everyone: never mark its address
+        self._remember(self.learned_ips, hit["server_ip"], hit["flow_id"])
+        if hit.get("ja4"):
+            self._remember(self.learned_ja4, (hit["client_ip"], hit["ja4"]), hit["flow_id"])
+
+    def on_ended(self, rows, records, capture, state):
+        """Hits among ended flows `rows` (FLOW_DTYPE) with their flow records."""
+        if len(rows) == 0:
+            return []
+        feats = features(rows)
+        gated, score, required, synced, passed = self.rules.score(feats)
+        hits = []
+        for k, flow in enumerate(records):
+            intel = self.intel.get(flow["flow_id"])
+            if intel is None or flow["transport"] != "tcp":
+                continue
+            signals, evidence = self._signals(flow, int(rows["first_ts"][k]), intel, k, gated,
+                                              score, required, synced)
+            web = bool(intel.alpn) and any(a in self.rules.web_alpn for a in intel.alpn)
+            mining, confidence = decide(signals, web, float(score[k]), self.rules.threshold)
+            if not mining:
+                continue
+            timing = {name: round(float(feats[name][k]), 4) for name in feats}
+            timing["score"] = round(float(score[k]), 4)
+            timing["in_range"] = sorted(n for n in passed if passed[n][k])
+            timing["required_ok"] = bool(required[k])
+            timing["scored"] = bool(gated[k])
+            timing["web_alpn"] = web
+            hit = encrypted_hit_record(flow, intel, capture, state,
+                                       variant="proxied" if intel.proxy_kind else "encrypted",
+                                       confidence=confidence, score=float(score[k]),
+                                       signals=sorted(signals), evidence=evidence,
+                                       pool=self._pool_name(evidence), timing=timing)
+            self.learn(hit)
+            hits.append(hit)
+        return hits
+
+    @staticmethod
+    def _pool_name(evidence):
+        for e in evidence:
+            if e.get("pool"):
+                return e["pool"]
+        return None
+
+    def _signals(self, flow, first_ns, intel, k, gated, score, required, synced):
+        signals, evidence = set(), []
+
+        def add(signal, **detail):
+            signals.add(signal)
+            evidence.append({"signal": signal, **detail})
+
+        entry = self.pools.name_match(intel.sni)
+        if entry is not None:
+            add("sni", name=intel.sni, pool=entry.get("pool"), source=entry.get("source"))
+        if intel.proxy_host:
+            entry = self.pools.name_match(intel.proxy_host)
+            if entry is not None:
+                add("proxy", name=intel.proxy_host, pool=entry.get("pool"),
+                    source=entry.get("source"))
+        else:
+            for name in self.dns.names(flow["client_ip"], flow["server_ip"], first_ns):
+                entry = self.pools.name_match(name)
+                if entry is not None:
+                    add("dns", name=name, pool=entry.get("pool"), source=entry.get("source"))
+                    break
+            entry = self.pools.address_match(flow["server_ip"])
+            if entry is not None:
+                add("pool_ip", address=flow["server_ip"], pool=entry.get("pool"),
+                    source=entry.get("source"))
+            if flow["server_ip"] in self.learned_ips:
+                add("cross_flow", reason="server seen mining", flow_id=self.learned_ips[
+                    flow["server_ip"]])
+        if intel.hello is not None and (self.pools.ja4 or self.learned_ja4):
+            if intel.ja4 in self.pools.ja4:
+                add("ja4", ja4=intel.ja4, source=self.pools.ja4[intel.ja4].get("source"))
+            elif (flow["client_ip"], intel.ja4) in self.learned_ja4:
+                add("ja4", ja4=intel.ja4, reason="same client and JA4 as a mining flow",
+                    flow_id=self.learned_ja4[(flow["client_ip"], intel.ja4)])
+        if gated[k] and required[k] and score[k] >= self.rules.cross_threshold:
+            add("timing", score=round(float(score[k]), 4))
+        if synced[k]:
+            add("cross_flow", reason="pushes shared with other clients of the server")
+        return signals, evidence

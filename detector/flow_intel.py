@@ -1,0 +1,163 @@
+"""What stays visible of encrypted and proxied flows: names, fingerprints, proxy targets.
+
+Fed by the engine's rare events (engine/handoff.py): EV_PEEK carries the first
+client bytes of a flow that opened with a TLS handshake or a proxy request,
+EV_DNS one DNS answer datagram. Nothing here runs per packet of ordinary
+flows, and everything is bounded:
+
+- `Peek` buffers at most MAX_PEEK_BYTES of one client stream until the
+  proxy request and/or the ClientHello are complete, then says "done" (the
+  engine stops sending).
+- `IntelTable` keeps one FlowIntel per live flow (dropped when the flow
+  ends), at most `limit` of them.
+- `DnsCache` remembers (client, address) -> names for the answer's TTL,
+  least recently answered dropped first beyond `limit` entries.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from .protocols import dns_answer, proxy_request, tls_hello
+
+MAX_PEEK_BYTES = 8192
+MIN_TTL_S = 60            # short TTLs still cover the connection that follows the answer
+MAX_TTL_S = 86400
+
+
+@dataclass
+class FlowIntel:
+    """Names and fingerprints of one flow (None when not seen)."""
+
+    tls: bool = False               # a ClientHello was seen (directly or inside a proxy)
+    sni: str | None = None
+    alpn: list | None = None
+    hello: object = None            # the parsed ClientHello: JA3/JA4 computed when asked
+    proxy_kind: str | None = None   # http-connect, socks4, socks4a, socks5
+    proxy_host: str | None = None
+    proxy_target: str | None = None  # host:port asked of the proxy
+    first_frame: int = 0            # frame of the bytes that completed it
+
+    @property
+    def ja3(self):
+        return self.hello.ja3 if self.hello is not None else None
+
+    @property
+    def ja4(self):
+        return self.hello.ja4 if self.hello is not None else None
+
+
+class Peek:
+    """The client head of one peeked flow, parsed as it grows."""
+
+    def __init__(self):
+        self.data = b""
+        self.intel = FlowIntel()
+        self.inner = 0              # where the TLS (or cleartext) inside a proxy starts
+        self.proxy_done = False
+
+    def feed(self, pos, data, frame):
+        """Add client bytes at stream offset `pos`; True when nothing more is needed."""
+        if pos > len(self.data):
+            return True                          # a hole: what we have is all we get
+        self.data = (self.data[:pos] + data)[:MAX_PEEK_BYTES]
+        if not self.proxy_done:
+            req = proxy_request.parse_proxy_request(self.data)
+            if isinstance(req, proxy_request.ProxyRequest):
+                self.intel.proxy_kind = req.kind
+                self.intel.proxy_host = req.host
+                self.intel.proxy_target = req.target
+                self.inner = req.inner_offset
+            elif isinstance(req, proxy_request.Incomplete):
+                if self.data[:1] != b"\x16":
+                    return len(self.data) >= MAX_PEEK_BYTES
+            self.proxy_done = True
+        inner = self.data[self.inner:]
+        hello = tls_hello.parse_client_hello(inner)
+        if isinstance(hello, tls_hello.Incomplete):
+            return len(self.data) >= MAX_PEEK_BYTES
+        if hello is not None:
+            self.intel.tls = True
+            self.intel.sni = hello.sni
+            self.intel.alpn = hello.alpn
+            self.intel.hello = hello
+            self.intel.first_frame = frame
+        return True
+
+
+class IntelTable:
+    """FlowIntel by flow_id for live flows; Peek state while a flow is being read."""
+
+    def __init__(self, limit=1 << 18):
+        self.limit = limit
+        self.flows = {}           # flow_id -> FlowIntel
+        self.peeks = {}           # flow_id -> Peek
+        self.finished = set()     # flows read to the end of what they show (engine may lag)
+        self.dropped = 0          # flows not remembered because the table was full
+
+    def on_peek(self, fid, pos, data, frame):
+        """Client head bytes of flow `fid`; returns True when the engine may stop."""
+        if fid in self.finished:
+            return True           # events the engine wrote before it saw "done"
+        peek = self.peeks.get(fid)
+        if peek is None:
+            if len(self.peeks) + len(self.flows) >= self.limit:
+                self.dropped += 1
+                return True
+            peek = self.peeks[fid] = Peek()
+        done = peek.feed(pos, data, frame)
+        if done:
+            del self.peeks[fid]
+            self.finished.add(fid)
+            if peek.intel.tls or peek.intel.proxy_kind:
+                self.flows[fid] = peek.intel
+        return done
+
+    def get(self, fid):
+        intel = self.flows.get(fid)
+        if intel is None and fid in self.peeks:
+            p = self.peeks[fid]
+            if p.intel.proxy_kind:
+                return p.intel
+        return intel
+
+    def forget(self, fids):
+        for fid in fids:
+            self.flows.pop(fid, None)
+            self.peeks.pop(fid, None)
+            self.finished.discard(fid)
+
+
+class DnsCache:
+    """(client address, answered address) -> (names, expiry ns), bounded, LRU by answer.
+
+    With `wanted(name)` (the pool list's name_match), only answers to questions
+    it accepts are parsed and kept: most DNS traffic costs one label walk."""
+
+    def __init__(self, limit=1 << 16, wanted=None):
+        self.limit = limit
+        self.wanted = wanted
+        self.entries = OrderedDict()
+        self.answers = 0
+        self.skipped = 0
+
+    def on_response(self, client, payload, ts_ns):
+        if self.wanted is not None and not self.wanted(dns_answer.question_name(payload)):
+            self.skipped += 1
+            return
+        for ans in dns_answer.parse_dns_answers(payload):
+            ttl = min(max(ans.ttl_s, MIN_TTL_S), MAX_TTL_S)
+            key = (client, ans.address)
+            self.entries.pop(key, None)
+            self.entries[key] = (ans.names, ts_ns + ttl * 1_000_000_000)
+            self.answers += 1
+            while len(self.entries) > self.limit:
+                self.entries.popitem(last=False)
+
+    def names(self, client, address, ts_ns):
+        """Names `client` was told `address` has, if the answer is still valid at ts_ns."""
+        hit = self.entries.get((client, address))
+        if hit is None or ts_ns > hit[1]:
+            return ()
+        return hit[0]

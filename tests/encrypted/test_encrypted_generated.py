@@ -1,0 +1,166 @@
+"""Encrypted and proxied mining in generated captures (tests/gen/tls_mining.py): exact hits.
+
+Every truth flow of the mining_tls captures must be found with the signals
+that the generator put there; the benign captures (MQTT, websocket chat,
+idle HTTP/2, VPN keepalives, bulk download, browsing including a pool's
+dashboard) must give no hit at all.
+"""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from detector.eval import evaluate
+from detector.pipeline import EngineOptions
+from detector.scan_command import load_detectors, scan_capture
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def detectors():
+    return load_detectors()
+
+
+def hits_by_client(folder, name, detectors):
+    res = scan_capture(folder / name, detectors, EngineOptions(idle_timeout_s=0))
+    out = {}
+    for h in res.hits:
+        out.setdefault(h["client_ip"], []).append(h)
+    return out
+
+
+def truth_keys(truth):
+    return {(t["client_ip"], t["client_port"], t["server_ip"], t["server_port"]) for t in truth}
+
+
+def test_pool_by_name(tls_corpus, detectors):
+    folder, truths = tls_corpus
+    hits = hits_by_client(folder, "pool_sni_dns.pcap", detectors)
+    got = {(h["client_ip"], h["client_port"], h["server_ip"], h["server_port"])
+           for hs in hits.values() for h in hs}
+    assert got == truth_keys(truths["pool_sni_dns.pcap"])
+    with_sni = [h for hs in hits.values() for h in hs if h["sni"]]
+    assert len(with_sni) == 5                       # miners 0-4 send SNI, 5-7 do not
+    for h in (h for hs in hits.values() for h in hs):
+        assert h["variant"] == "encrypted"
+        assert h["confidence"] == "pool_name"
+        assert h["pool"] == "nanopool"
+        assert "encrypted.dns" in h["signatures"]   # every miner resolved the pool name
+        assert h["alpn"] is None
+        assert re.fullmatch(r"t13[di]\d{4}00_[0-9a-f]{12}_[0-9a-f]{12}", h["ja4"])
+        assert re.fullmatch(r"[0-9a-f]{32}", h["ja3"])
+        assert h["timing"]["pushes"] >= 4 and h["timing"]["synced"] >= 3
+    for h in with_sni:
+        assert h["sni"] == "xmr-eu1.nanopool.org" and h["ja4"].startswith("t13d")
+
+
+def test_pool_by_address_only(tls_corpus, detectors):
+    """No SNI, no DNS: timing and the pushes shared by the pool's 6 clients."""
+    folder, truths = tls_corpus
+    hits = [h for hs in hits_by_client(folder, "pool_by_ip.pcap", detectors).values()
+            for h in hs]
+    assert {(h["client_ip"], h["client_port"], h["server_ip"], h["server_port"])
+            for h in hits} == truth_keys(truths["pool_by_ip.pcap"])
+    for h in hits:
+        assert h["sni"] is None and h["confidence"] == "timing"
+        assert {"encrypted.timing", "encrypted.cross_flow"} <= set(h["signatures"])
+        assert h["timing"]["required_ok"] and h["timing"]["sync_ratio"] >= 0.5
+
+
+def test_proxied(tls_corpus, detectors):
+    folder, truths = tls_corpus
+    hits = {h["client_ip"]: h for hs in hits_by_client(folder, "proxied.pcap", detectors)
+            .values() for h in hs}
+    assert {(h["client_ip"], h["client_port"], h["server_ip"], h["server_port"])
+            for h in hits.values()} == truth_keys(truths["proxied.pcap"])
+    assert hits["10.12.0.31"]["proxy_target"] == "pool.supportxmr.com:443"
+    assert hits["10.12.0.33"]["proxy_target"] == "gulf.moneroocean.stream:20128"
+    assert hits["10.12.0.34"]["proxy_target"] == "xmr-eu1.nanopool.org:14433"
+    for ip in ("10.12.0.31", "10.12.0.32", "10.12.0.34", "10.12.0.35"):
+        assert hits[ip]["variant"] == "proxied" and "encrypted.proxy" in hits[ip]["signatures"]
+    # moneroocean is not on the bundled list: the timing of the tunnelled TLS finds it
+    assert hits["10.12.0.33"]["confidence"] == "timing"
+    assert hits["10.12.0.36"]["proxy_target"] == "stratum.example-pool.net:3333"
+
+
+def test_solo_miners_by_timing_only(tls_corpus, detectors):
+    folder, truths = tls_corpus
+    hits = [h for hs in hits_by_client(folder, "solo_timing.pcap", detectors).values()
+            for h in hs]
+    assert {(h["client_ip"], h["client_port"], h["server_ip"], h["server_port"])
+            for h in hits} == truth_keys(truths["solo_timing.pcap"])
+    for h in hits:
+        assert h["signatures"] == ["encrypted.timing"] and h["confidence"] == "timing"
+        assert h["timing"]["score"] >= 0.9
+
+
+@pytest.mark.parametrize("name", ["mqtt_tls.pcap", "ws_chat.pcap", "h2_idle.pcap",
+                                  "vpn_keepalive.pcap", "tls_bulk.pcap",
+                                  "https_browsing.pcap"])
+def test_negatives_give_no_hit(tls_corpus, detectors, name):
+    folder, _ = tls_corpus
+    res = scan_capture(folder / name, detectors, EngineOptions(idle_timeout_s=0))
+    assert res.hits == []
+
+
+def test_pool_dashboard_is_not_mining(tls_corpus, detectors):
+    """https_browsing visits xmr.nanopool.org and supportxmr.com with ALPN h2: the
+    SNI is on the pool list, the flows are seen (peeked), and still no hit."""
+    folder, _ = tls_corpus
+    from detector.scan_command import CaptureScan
+    seen = []
+    scan = CaptureScan(folder / "https_browsing.pcap", detectors,
+                       EngineOptions(idle_timeout_s=0), 4096, lambda h: None)
+    original = scan.encrypted.on_ended
+
+    def spy(rows, records, capture, state):
+        for r in records:
+            intel = scan.inspector.handoff.intel.get(r["flow_id"])
+            if intel is not None and intel.sni:
+                seen.append(intel.sni)
+        return original(rows, records, capture, state)
+
+    scan.encrypted.on_ended = spy
+    result = scan.run()
+    assert result.hits == []
+    assert {"xmr.nanopool.org", "supportxmr.com"} <= set(seen)
+
+
+def test_eval_reports_tls_recall_and_ablation(tls_corpus):
+    folder, truths = tls_corpus
+    report = evaluate([folder])
+    tot = report["total"]
+    expected = sum(len(t) for name, t in truths.items())
+    assert tot["mining_tls_recall"]["expected"] == expected == 23
+    assert tot["mining_tls_recall"]["found"] == expected
+    assert tot["false_positives"]["flows"] == 0 and tot["passed"]
+    rows = {r["signal"]: r for r in tot["ablation"]["signals"]}
+    assert rows["sni"]["holds"] == 5
+    assert rows["dns"]["holds"] == 8
+    assert rows["proxy"]["holds"] == 4
+    assert rows["cross_flow"]["alone"] == 0          # never decides alone
+    assert rows["timing"]["found_without"] < expected   # pool_by_ip and solo need it
+
+
+def test_cli_eval_explain(tls_corpus):
+    folder, _ = tls_corpus
+    r = subprocess.run([sys.executable, "cli.py", "eval", "--explain", str(folder)],
+                       cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr
+    assert "mining_tls recall 23/23 (100.0%)" in r.stdout
+    assert re.search(r"^\s+timing\s+23\s+", r.stdout, re.M)
+
+
+def test_cli_scan_jsonl_has_new_fields(tls_corpus):
+    folder, _ = tls_corpus
+    r = subprocess.run([sys.executable, "cli.py", "scan", "-q", str(folder / "proxied.pcap")],
+                       cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 1, r.stderr
+    hits = [json.loads(line) for line in r.stdout.splitlines()]
+    assert {h["proxy_target"] for h in hits} >= {"pool.supportxmr.com:443"}
+    assert all(set(h) >= {"sni", "ja3", "ja4", "alpn", "proxy_target", "timing"} for h in hits)
