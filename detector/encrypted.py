@@ -23,13 +23,25 @@ cross_flow  the server's pushes coincide with its pushes to other clients
 
 from __future__ import annotations
 
+import ipaddress
 from collections import OrderedDict
 from .hits import encrypted_hit_record
+from .sinks.flow_records import AddressCache
 from .timing import features
 
 SIGNALS = ("sni", "dns", "proxy", "pool_ip", "ja4", "timing", "cross_flow")
 NAME_SIGNALS = ("sni", "dns", "proxy", "pool_ip")
 LEARNED_LIMIT = 65536
+TCP = 6
+
+
+def address_key(text):
+    """An address as the flow table holds it: (hi, lo) of its 128-bit (IPv4-mapped) form."""
+    address = ipaddress.ip_address(text)
+    if address.version == 4:
+        address = ipaddress.IPv6Address(f"::ffff:{address}")
+    value = int(address)
+    return value >> 64, value & 0xFFFFFFFFFFFFFFFF
 
 
 def decide(signals, web, score, threshold):
@@ -55,21 +67,28 @@ def decide(signals, web, score, threshold):
 class EncryptedDetector:
     """Turns ended flows with FlowIntel into hits; learns pool addresses as it goes."""
 
-    def __init__(self, pools, rules, intel, dns):
+    def __init__(self, pools, rules, intel, dns, addresses=None):
         self.pools, self.rules, self.intel, self.dns = pools, rules, intel, dns
+        self.addresses = addresses if addresses is not None else AddressCache()
         self.learned_ips = OrderedDict()     # server address -> what showed it mines
         self.learned_ja4 = OrderedDict()     # (client address, ja4) -> flow_id
+        self.ja4_clients = {}                # client address -> its entries in learned_ja4
+        self.name_matches = {}               # name -> pools.name_match(name), remembered
+        self.pool_addresses = {address_key(a) for a in pools.addresses}   # (hi, lo) as in rows
 
     def carry_over(self, previous):
         """Keep what `previous` learned (pool lists reloaded in a running capture)."""
         self.learned_ips = previous.learned_ips
         self.learned_ja4 = previous.learned_ja4
+        self.ja4_clients = previous.ja4_clients
 
     def _remember(self, table, key, value):
+        """Insert or refresh; return the key pushed out beyond LEARNED_LIMIT, if any."""
         table.pop(key, None)
         table[key] = value
-        while len(table) > LEARNED_LIMIT:
-            table.popitem(last=False)
+        if len(table) > LEARNED_LIMIT:
+            return table.popitem(last=False)[0]
+        return None
 
     def learn(self, hit):
         """A mining flow (any kind): its server address and its client's JA4 become known."""
@@ -77,19 +96,38 @@ class EncryptedDetector:
             return                          # a proxy serves everyone: never mark its address
         self._remember(self.learned_ips, hit["server_ip"], hit["flow_id"])
         if hit.get("ja4"):
-            self._remember(self.learned_ja4, (hit["client_ip"], hit["ja4"]), hit["flow_id"])
+            key = (hit["client_ip"], hit["ja4"])
+            self.ja4_clients[key[0]] = self.ja4_clients.get(key[0], 0) + 1
+            gone = self._remember(self.learned_ja4, key, hit["flow_id"])
+            if gone is not None:
+                self.ja4_clients[gone[0]] -= 1
+                if not self.ja4_clients[gone[0]]:
+                    del self.ja4_clients[gone[0]]
 
-    def on_ended(self, rows, records, capture, state):
-        """Hits among ended flows `rows` (FLOW_DTYPE) with their flow records."""
+    def on_ended(self, rows, formatter, capture, state):
+        """Hits among ended flows `rows` (FLOW_DTYPE) that have FlowIntel.
+
+        Most such flows are ordinary TLS: a flow can only be mining with a pool
+        name or address (`_named`) or with a timing shape above the lower
+        threshold, so only those are formatted and looked at closely."""
         if len(rows) == 0:
             return []
         feats = features(rows)
         gated, score, required, synced, passed = self.rules.score(feats)
+        timed = gated & required & (score >= self.rules.cross_threshold) & (rows["proto"] == TCP)
+        keep = []
+        for k, (fid, proto, first_ns) in enumerate(zip(rows["flow_id"].tolist(),
+                                                       rows["proto"].tolist(),
+                                                       rows["first_ts"].tolist())):
+            intel = self.intel.get(fid)
+            if intel is not None and proto == TCP and (timed[k] or self._named(
+                    intel, rows[k], first_ns)):
+                keep.append(k)
+        if not keep:
+            return []
         hits = []
-        for k, flow in enumerate(records):
+        for k, flow in zip(keep, formatter.records(rows[keep])):
             intel = self.intel.get(flow["flow_id"])
-            if intel is None or flow["transport"] != "tcp":
-                continue
             signals, evidence = self._signals(flow, int(rows["first_ts"][k]), intel, k, gated,
                                               score, required, synced)
             web = bool(intel.alpn) and any(a in self.rules.web_alpn for a in intel.alpn)
@@ -117,6 +155,30 @@ class EncryptedDetector:
             if e.get("pool"):
                 return e["pool"]
         return None
+
+    def _named(self, intel, row, first_ns):
+        """Whether a name signal can hold for this flow (the cheap half of `_signals`)."""
+        if intel.proxy_kind or self._pool_named(intel.sni) is not None:
+            return True
+        server_key = (int(row["server_hi"]), int(row["server_lo"]))
+        if server_key in self.pool_addresses:
+            return True
+        if not self.dns.entries:
+            return False                     # no answer for a pool name seen (yet)
+        server = self.addresses.text(*server_key)
+        client = self.addresses.text(int(row["client_hi"]), int(row["client_lo"]))
+        return any(self._pool_named(n) is not None
+                   for n in self.dns.names(client, server, first_ns))
+
+    def _pool_named(self, name):
+        """pools.name_match(name), remembered: most TLS flows name a few popular hosts."""
+        entry = self.name_matches.get(name, False)
+        if entry is False:
+            entry = self.pools.name_match(name)
+            if len(self.name_matches) >= LEARNED_LIMIT:
+                self.name_matches.clear()
+            self.name_matches[name] = entry
+        return entry
 
     def _signals(self, flow, first_ns, intel, k, gated, score, required, synced):
         signals, evidence = set(), []
@@ -146,7 +208,7 @@ class EncryptedDetector:
             if flow["server_ip"] in self.learned_ips:
                 add("cross_flow", reason="server seen mining", flow_id=self.learned_ips[
                     flow["server_ip"]])
-        if intel.hello is not None and (self.pools.ja4 or self.learned_ja4):
+        if (self.pools.ja4 or flow["client_ip"] in self.ja4_clients) and intel.hello is not None:
             if intel.ja4 in self.pools.ja4:
                 add("ja4", ja4=intel.ja4, source=self.pools.ja4[intel.ja4].get("source"))
             elif (flow["client_ip"], intel.ja4) in self.learned_ja4:

@@ -17,9 +17,10 @@ flows, and everything is bounded:
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .protocols import dns_answer, proxy_request, tls_hello
+from .protocols.message import untrusted_text
 
 MAX_PEEK_BYTES = 8192
 MIN_TTL_S = 60            # short TTLs still cover the connection that follows the answer
@@ -28,16 +29,35 @@ MAX_TTL_S = 86400
 
 @dataclass
 class FlowIntel:
-    """Names and fingerprints of one flow (None when not seen)."""
+    """Names and fingerprints of one flow (None when not seen).
+
+    A direct TLS flow arrives as its ClientHello record and its server name,
+    which the engine found (engine/client_hello.py); the rest of the hello
+    (ALPN, JA3, JA4) is parsed by dpkt on first use, so only the flows that
+    are scored on those fields or reported as hits pay for it.
+    """
 
     tls: bool = False               # a ClientHello was seen (directly or inside a proxy)
     sni: str | None = None
-    alpn: list | None = None
-    hello: object = None            # the parsed ClientHello: JA3/JA4 computed when asked
     proxy_kind: str | None = None   # http-connect, socks4, socks4a, socks5
     proxy_host: str | None = None
     proxy_target: str | None = None  # host:port asked of the proxy
     first_frame: int = 0            # frame of the bytes that completed it
+    hello_record: bytes = b""       # the ClientHello record, parsed when asked
+    parsed: object = field(default=None, repr=False)   # its ClientHello, once parsed
+
+    @property
+    def hello(self):
+        """The parsed ClientHello (None when there is none or dpkt rejects it)."""
+        if self.parsed is None and self.hello_record:
+            self.parsed = tls_hello.parse_client_hello(self.hello_record)
+            if not isinstance(self.parsed, tls_hello.ClientHello):
+                self.parsed = False
+        return self.parsed or None
+
+    @property
+    def alpn(self):
+        return self.hello.alpn if self.hello is not None else None
 
     @property
     def ja3(self):
@@ -80,8 +100,7 @@ class Peek:
         if hello is not None:
             self.intel.tls = True
             self.intel.sni = hello.sni
-            self.intel.alpn = hello.alpn
-            self.intel.hello = hello
+            self.intel.parsed = hello
             self.intel.first_frame = frame
         return True
 
@@ -114,6 +133,16 @@ class IntelTable:
                 self.flows[fid] = peek.intel
         return done
 
+    def on_hello(self, fid, record, name, frame):
+        """The ClientHello `record` of a flow that opened with TLS; `name`: the bytes of
+        its server name, as the engine found them (empty: none)."""
+        if len(self.flows) + len(self.peeks) >= self.limit:
+            self.dropped += 1
+            return
+        sni = untrusted_text(name.decode("ascii", "replace").lower(), tls_hello.MAX_NAME) \
+            if name else None
+        self.flows[fid] = FlowIntel(tls=True, sni=sni, first_frame=frame, hello_record=record)
+
     def get(self, fid):
         intel = self.flows.get(fid)
         if intel is None and fid in self.peeks:
@@ -122,11 +151,21 @@ class IntelTable:
                 return p.intel
         return intel
 
+    def known(self, fids):
+        """The flows among `fids` that have FlowIntel (those `get` answers), as a set."""
+        ids = set(fids)
+        out = ids & self.flows.keys()
+        if self.peeks:
+            out |= {fid for fid in ids & self.peeks.keys() if self.peeks[fid].intel.proxy_kind}
+        return out
+
     def forget(self, fids):
-        for fid in fids:
-            self.flows.pop(fid, None)
-            self.peeks.pop(fid, None)
-            self.finished.discard(fid)
+        ids = set(fids)
+        for fid in ids & self.flows.keys():
+            del self.flows[fid]
+        for fid in ids & self.peeks.keys():
+            del self.peeks[fid]
+        self.finished -= ids
 
 
 class DnsCache:
@@ -139,8 +178,29 @@ class DnsCache:
         self.limit = limit
         self.wanted = wanted
         self.entries = OrderedDict()
+        self.verdicts = {}        # question name (wire form) -> wanted?
         self.answers = 0
         self.skipped = 0
+
+    def use_filter(self, wanted):
+        """Keep only answers to questions `wanted(name)` accepts (None: every answer)."""
+        self.wanted = wanted
+        self.verdicts.clear()
+
+    def wants(self, wire_name):
+        """Whether answers to the question `wire_name` (RFC 1035 wire form) are worth
+        reading; remembered per name, since a network asks the same names over and over."""
+        if self.wanted is None:
+            return True
+        verdict = self.verdicts.get(wire_name)
+        if verdict is None:
+            verdict = self.wanted(dns_answer.wire_name_text(wire_name)) is not None
+            if len(self.verdicts) >= self.limit:
+                self.verdicts.clear()
+            self.verdicts[wire_name] = verdict
+        if not verdict:
+            self.skipped += 1
+        return verdict
 
     def on_response(self, client, payload, ts_ns):
         if self.wanted is not None and not self.wanted(dns_answer.question_name(payload)):

@@ -19,6 +19,7 @@ Wilson–Hilferty approximation.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -178,8 +179,10 @@ def chi2_quantile(p: float, dof: int) -> float:
     return (lo + hi) / 2.0
 
 
+@functools.lru_cache(maxsize=4096)
 def poisson_interval(count: int, confidence: float = 0.90) -> tuple[float, float]:
-    """Exact two-sided interval for a Poisson mean given an observed `count`."""
+    """Exact two-sided interval for a Poisson mean given an observed `count`
+    (remembered: every hit of a flow asks again, with counts that repeat)."""
     alpha = 1.0 - confidence
     low = 0.0 if count == 0 else chi2_quantile(alpha / 2.0, 2 * count) / 2.0
     high = chi2_quantile(1.0 - alpha / 2.0, 2 * count + 2) / 2.0

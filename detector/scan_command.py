@@ -91,10 +91,10 @@ class CaptureScan:
     def _use_intel(self, detectors):
         """Pools and timing rules for the encrypted detector; what it learned carries over."""
         handoff = self.inspector.handoff
-        handoff.dns.wanted = detectors.pools.name_match    # only pool names are worth keeping
+        handoff.dns.use_filter(detectors.pools.name_match)   # only pool names are worth keeping
         previous = self.encrypted
         self.encrypted = EncryptedDetector(detectors.pools, detectors.rules, handoff.intel,
-                                           handoff.dns)
+                                           handoff.dns, handoff.addresses)
         if previous is not None:
             self.encrypted.carry_over(previous)
 
@@ -147,16 +147,16 @@ class CaptureScan:
         if not (intel.flows or intel.peeks):
             return
         final = ended[ended["end_reason"] != END_ACTIVE]   # scored once, when the flow ends
-        known = [fid for fid in final["flow_id"].tolist()
-                 if fid not in detected and intel.get(fid) is not None]
+        final_ids = final["flow_id"].tolist()
+        known = intel.known(final_ids) - detected
         if known:
-            sub = final[np.isin(final["flow_id"], known)]
-            for hit in self.encrypted.on_ended(sub, list(self.formatter.records(sub)),
-                                               str(self.path), STATE_ENDED):
+            sub = final[np.isin(final["flow_id"], list(known))]
+            for hit in self.encrypted.on_ended(sub, self.formatter, str(self.path),
+                                               STATE_ENDED):
                 if self.keep_hits:
                     self.result.hits.append(hit)
                 self.sink(hit)
-        intel.forget(final["flow_id"].tolist())
+        intel.forget(final_ids)
 
 
 def load_matcher(signatures_dir=None):

@@ -9,9 +9,11 @@ mining. Nothing here runs per packet of ordinary flows.
 Lifecycle (nfstream's names): on_match (a signature fired: new session),
 on_update (more bytes), on_expire (the flow ended: its tracked state, if any).
 
-Two more rare events feed `flow_intel`: EV_PEEK (the first client bytes of a
-flow that opened with a TLS handshake or a proxy request: SNI, ALPN, JA3/JA4,
-proxy target) and EV_DNS (one DNS answer, remembered for its TTL).
+Rare events feed `flow_intel`: EV_HELLO (the ClientHello record of a flow that
+opened with a TLS handshake, with where its server name is), EV_PEEK (the
+first client bytes of a flow that opened with a proxy request: proxy target,
+then the ClientHello inside) and EV_DNS (one DNS answer with answer records,
+remembered for its TTL).
 """
 
 import logging
@@ -24,8 +26,8 @@ from ..protocols.message import TOCLIENT, TOSERVER
 from ..protocols.session import MiningSession
 from ..sinks.flow_records import AddressCache
 from .dtypes import PACKET_DTYPE
-from .inspect import (EV_DNS, EV_FIRED, EV_PEEK, EVENT_DTYPE, IM_ARENA, IM_CANDIDATES,
-                      IM_DNS, IM_EVENTS, IM_EXCLUDED, IM_GAPS, IM_LOST, IM_PEEKS,
+from .inspect import (EV_DNS, EV_FIRED, EV_HELLO, EV_PEEK, EVENT_DTYPE, IM_ARENA,
+                      IM_CANDIDATES, IM_DNS, IM_EVENTS, IM_EXCLUDED, IM_GAPS, IM_LOST, IM_PEEKS,
                       INSPECT_CANDIDATE, INSPECT_MATCHING, INSPECT_OFF, INSPECT_TLS, PEEK_OFF,
                       inspect_batch, new_inspector)
 
@@ -99,10 +101,16 @@ class Handoff:
     def on_events(self, events, arena, rows=None):
         raw = arena.tobytes()      # one copy; events slice it (cheaper than numpy per event)
         columns = [events[k].tolist() for k in ("flow_id", "row", "kind", "direction", "frame",
-                                                  "ts_ns", "stream_pos", "arena_off", "length")]
-        for fid, row, kind, direction, frame, ts_ns, pos, off, length in zip(*columns):
+                                                  "ts_ns", "stream_pos", "arena_off", "length",
+                                                  "name_at", "name_len")]
+        for (fid, row, kind, direction, frame, ts_ns, pos, off, length, name_at,
+             name_len) in zip(*columns):
             if kind == EV_FIRED:
                 self.on_match(fid, row, arena[off:off + length])
+                continue
+            if kind == EV_HELLO:
+                self.intel.on_hello(fid, raw[off:off + length],
+                                    raw[off + name_at:off + name_at + name_len], frame)
                 continue
             if kind == EV_PEEK:
                 if self.intel.on_peek(fid, pos, raw[off:off + length], frame) \
@@ -110,7 +118,9 @@ class Handoff:
                     self.peek[row] = PEEK_OFF
                 continue
             if kind == EV_DNS:
-                if rows is not None and rows[row]["flow_id"] == fid:
+                wire_name = raw[off + name_at:off + name_at + name_len]
+                if self.dns.wants(wire_name) and rows is not None \
+                        and rows[row]["flow_id"] == fid:
                     client = self.addresses.text(int(rows[row]["client_hi"]),
                                                  int(rows[row]["client_lo"]))
                     self.dns.on_response(client, raw[off:off + length], ts_ns)
@@ -238,9 +248,6 @@ class Inspector:
         hellos = np.flatnonzero(old_state == INSPECT_TLS)
         new_streams[hellos] = old_streams[hellos]
         new.state[3][hellos] = self.state[3][hellos]
-        old_peek, new_peek = self.state[7], new.state[7]
-        new_peek[:] = old_peek
-        new_peek[new_state == INSPECT_OFF] = PEEK_OFF
         new.meta[:] = self.meta
         old_handoff, new_handoff = self.handoff, new.handoff
         new_handoff.flows = old_handoff.flows

@@ -22,6 +22,7 @@ the batch buffer and the flow row (a row can be reused within the batch).
 
 import numpy as np
 
+from .client_hello import HELLO_MALFORMED, hello_record_end, server_name_at
 from .config import kernel
 from .dtypes import DECODE_OK
 from .match import eval_signatures, match_payload
@@ -29,15 +30,18 @@ from .match import eval_signatures, match_payload
 INSPECT_MATCHING = 0   # buffering and matching the first K bytes
 INSPECT_CANDIDATE = 1  # a signature fired: Python follows every payload packet
 INSPECT_OFF = 2        # nothing more to look at (K bytes clean, not TCP, or Python said so)
-INSPECT_TLS = 3        # the client opened with a TLS handshake: its head goes to Python
-                       # (EV_PEEK) until Python has the ClientHello; no matching
+INSPECT_TLS = 3        # the client opened with a TLS handshake: its head is buffered
+                       # until the ClientHello record is complete (one EV_HELLO); no matching
 
 EV_FIRED = 0   # the flow became a candidate; arena holds its fired-signature words
 EV_HEAD = 1    # arena holds the head bytes one packet brought (buffered before the match)
 EV_DATA = 2    # arena holds one later payload segment of a candidate flow
 EV_PEEK = 3    # arena holds new contiguous client head bytes of a peeked flow (TLS
                # ClientHello, proxy CONNECT/SOCKS request): Python reads names from them
-EV_DNS = 4     # arena holds the payload of one UDP datagram from port 53 (a DNS answer)
+EV_DNS = 4     # arena holds the payload of one UDP datagram from port 53 (a DNS answer
+               # with at least one answer record); name_at/name_len: its question name
+EV_HELLO = 5   # arena holds a whole ClientHello record (the flow's first client bytes);
+               # name_at/name_len: its server name inside them (name_len 0: none)
 
 PEEK_OFF = 0   # peek[row]: nothing to hand over
 PEEK_ON = 1    # hand over new client head bytes (Python sets PEEK_OFF when it has enough)
@@ -55,6 +59,9 @@ EVENT_DTYPE = np.dtype([
     ("stream_pos", np.int64),  # offset of the first byte within its direction's stream
     ("arena_off", np.int64),   # where the bytes are in the arena
     ("length", np.int64),      # how many bytes
+    ("name_at", np.int32),     # EV_HELLO: offset of the server name in the event's bytes;
+                               # EV_DNS: of the question name (wire form)
+    ("name_len", np.int32),    # its length (0: the hello names no server)
 ])
 
 # per-row, per-direction stream state, columns of the int64 `streams` array
@@ -76,7 +83,7 @@ IM_GAPS = 2       # segments beyond the one pending range, dropped from inspecti
 IM_LOST = 3       # payload packets whose flow had already ended in the same batch
 IM_CANDIDATES = 4  # flows that became candidates
 IM_EXCLUDED = 5   # flows whose stream opens with TLS or SSH (no cleartext mining inside)
-IM_PEEKS = 6      # EV_PEEK events written (TLS ClientHellos, proxy requests)
+IM_PEEKS = 6      # EV_HELLO and EV_PEEK events written (TLS ClientHellos, proxy requests)
 IM_DNS = 7        # EV_DNS events written (DNS answers)
 IM_SIZE = 8
 
@@ -127,6 +134,8 @@ def add_event(events, arena, imeta, fid, row, kind, direction, frame, ts, pos, s
     e["stream_pos"] = pos
     e["arena_off"] = a
     e["length"] = length
+    e["name_at"] = 0
+    e["name_len"] = 0
     for j in range(length):
         arena[a + j] = src[start + j]
     imeta[IM_EVENTS] = k + 1
@@ -226,6 +235,56 @@ def place_segment(head_row, st, rel, buf, off, length, k_bytes, imeta):
 
 
 @kernel
+def dns_has_answers(buf, off):
+    """A DNS response (QR set), NOERROR, with at least one answer record (RFC 1035
+    4.1.1): the only datagrams whose addresses can name a pool."""
+    return (buf[off + 2] & 0x80) != 0 and (buf[off + 3] & 0x0F) == 0 and \
+        (buf[off + 6] != 0 or buf[off + 7] != 0)
+
+
+@kernel
+def dns_question_length(buf, off, n):
+    """Wire length of the first question's name (labels and the closing zero, RFC 1035
+    4.1.2) of the DNS message buf[off:off+n]; 0 when there is none, or it is cut or
+    compressed (no question to match against the pool list)."""
+    if n < DNS_HEADER + 5 or (buf[off + 4] == 0 and buf[off + 5] == 0):
+        return np.int64(0)
+    pos = np.int64(DNS_HEADER)
+    labels = 0
+    while pos < n and labels < 128:
+        length = np.int64(buf[off + pos])
+        if length == 0:
+            return pos + 1 - DNS_HEADER if labels else np.int64(0)
+        if length > 63:
+            return np.int64(0)
+        pos += 1 + length
+        labels += 1
+    return np.int64(0)
+
+
+@kernel
+def take_hello(events, arena, imeta, fid, row, head_row, contig, k_bytes, frame, ts,
+               insp_state):
+    """Once the ClientHello record at the head of a TLS flow is complete, hand it to
+    Python as one EV_HELLO and stop inspecting the flow. A hello longer than the
+    head, or one whose framing is wrong, is not followed (no event)."""
+    end = hello_record_end(head_row, contig)
+    if end == 0 or contig < end <= k_bytes:
+        return                                   # more of the record is coming
+    insp_state[row] = INSPECT_OFF
+    if end > k_bytes:
+        return
+    name_at, name_len = server_name_at(head_row, end)
+    if name_at == HELLO_MALFORMED:
+        return
+    add_event(events, arena, imeta, fid, row, EV_HELLO, 0, frame, ts, 0, head_row, 0, end)
+    e = events[imeta[IM_EVENTS] - 1]
+    e["name_at"] = max(name_at, np.int64(0))
+    e["name_len"] = name_len
+    imeta[IM_PEEKS] += 1
+
+
+@kernel
 def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_packet,
                   start, insp_fid, insp_state, streams, head, segs, hits, fired, peek, imeta,
                   goto, out_start, out_pattern, pat_info, first_out_state,
@@ -269,11 +328,18 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
             reset_row(row, fid, p["proto"], insp_fid, insp_state, streams, hits, fired, peek)
         if (p["proto"] == PROTO_UDP and p["sport"] == DNS_PORT
                 and p["payload_caplen"] > DNS_HEADER):
+            dns_at = np.int64(p["payload_offset"])
             dns_len = np.int64(p["payload_caplen"])
+            name_len = dns_question_length(buf, dns_at, dns_len)
+            if name_len == 0 or not dns_has_answers(buf, dns_at):
+                continue
             if imeta[IM_EVENTS] + 1 > len(events) or imeta[IM_ARENA] + dns_len > len(arena):
                 return i
             add_event(events, arena, imeta, fid, row, EV_DNS, 1, np.int64(first_record) + i + 1,
-                      ts_ns[i], 0, buf, np.int64(p["payload_offset"]), dns_len)
+                      ts_ns[i], 0, buf, dns_at, dns_len)
+            e = events[imeta[IM_EVENTS] - 1]
+            e["name_at"] = DNS_HEADER
+            e["name_len"] = name_len
             imeta[IM_DNS] += 1
             continue
         state = insp_state[row]
@@ -329,17 +395,11 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
             st[S_CONTIG] = end_rel
             continue
         if state == INSPECT_TLS:
-            if d == 1:
-                continue
-            old = st[S_CONTIG]
-            contig = place_segment(head[row, 0], st, rel, buf, off, length, k_bytes, imeta)
-            st[S_CONTIG] = contig
-            if contig > old and peek[row] == PEEK_ON:
-                add_event(events, arena, imeta, fid, row, EV_PEEK, 0, frame, ts_ns[i], old,
-                          head[row, 0], old, contig - old)
-                imeta[IM_PEEKS] += 1
-            if peek[row] != PEEK_ON or contig >= k_bytes:
-                insp_state[row] = INSPECT_OFF
+            if d == 0:
+                st[S_CONTIG] = place_segment(head[row, 0], st, rel, buf, off, length, k_bytes,
+                                             imeta)
+                take_hello(events, arena, imeta, fid, row, head[row, 0], st[S_CONTIG],
+                           k_bytes, frame, ts_ns[i], insp_state)
             continue
         # INSPECT_MATCHING
         old = st[S_CONTIG]
@@ -349,12 +409,10 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
         if old == 0 and contig >= 4:
             if d == 0 and opens_tls_handshake(head[row, 0]):
                 insp_state[row] = INSPECT_TLS    # no cleartext inside: only its ClientHello
-                peek[row] = PEEK_ON
                 imeta[IM_EXCLUDED] += 1
                 st[S_CONTIG] = contig
-                add_event(events, arena, imeta, fid, row, EV_PEEK, 0, frame, ts_ns[i], 0,
-                          head[row, 0], 0, contig)
-                imeta[IM_PEEKS] += 1
+                take_hello(events, arena, imeta, fid, row, head[row, 0], contig, k_bytes,
+                           frame, ts_ns[i], insp_state)
                 continue
             if not_cleartext(head[row, d]):
                 insp_state[row] = INSPECT_OFF

@@ -37,14 +37,20 @@ def question_name(payload: bytes):
     or None when there is none or it is malformed. Cheap: no record objects."""
     if len(payload) < 17 or payload[4:6] == b"\x00\x00":
         return None
-    labels, pos = [], 12
-    while pos < len(payload) and len(labels) < 128:
-        n = payload[pos]
+    return wire_name_text(payload, 12)
+
+
+def wire_name_text(data: bytes, pos=0):
+    """The dotted, lower-case form of the uncompressed name at data[pos:] (labels up to
+    the closing zero), or None when it is empty, cut or compressed."""
+    labels = []
+    while pos < len(data) and len(labels) < 128:
+        n = data[pos]
         if n == 0:
             return ".".join(labels).lower() if labels else None
-        if n > 63 or pos + 1 + n > len(payload):
+        if n > 63 or pos + 1 + n > len(data):
             return None                          # a pointer or a cut name: not a question
-        labels.append(payload[pos + 1:pos + 1 + n].decode("ascii", "replace"))
+        labels.append(data[pos + 1:pos + 1 + n].decode("ascii", "replace"))
         pos += 1 + n
     return None
 

@@ -118,12 +118,12 @@ def test_pool_dashboard_is_not_mining(tls_corpus, detectors):
                        EngineOptions(idle_timeout_s=0), 4096, lambda h: None)
     original = scan.encrypted.on_ended
 
-    def spy(rows, records, capture, state):
-        for r in records:
-            intel = scan.inspector.handoff.intel.get(r["flow_id"])
+    def spy(rows, formatter, capture, state):
+        for fid in rows["flow_id"].tolist():
+            intel = scan.inspector.handoff.intel.get(fid)
             if intel is not None and intel.sni:
                 seen.append(intel.sni)
-        return original(rows, records, capture, state)
+        return original(rows, formatter, capture, state)
 
     scan.encrypted.on_ended = spy
     result = scan.run()
