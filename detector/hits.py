@@ -69,6 +69,8 @@ def hit_record(flow: dict, tracked, capture: str, state: str, intel=None) -> dic
     hit["score"] = round(info["score"], 4) if info.get("score") is not None else None
     hit["signatures"] = sorted(tracked.signatures)
     intel_fields(hit, intel)
+    if hit["pool"] is None and intel is not None and intel.proxy_host:
+        hit["pool"] = intel.proxy_host        # the host the miner asked its proxy for
     return hit
 
 

@@ -98,8 +98,8 @@ def _socks5(data):
 
 def parse_proxy_request(data: bytes):
     """The proxy request at the start of a client stream, Incomplete, or None."""
-    if len(data) < 3:
-        return Incomplete(3)
+    if len(data) < 3 or (len(data) < 8 and b"CONNECT ".startswith(data)):
+        return Incomplete(8 if data[:1] == b"C" else 3)
     if data.startswith(b"CONNECT "):
         return _http_connect(data)
     if data[0] == 5 and 1 <= data[1] <= 9:
@@ -107,3 +107,43 @@ def parse_proxy_request(data: bytes):
     if data[0] == 4 and data[1] == 1:
         return _socks4(data)
     return None
+
+
+def proxy_reply_length(data: bytes):
+    """Length of a proxy's answers at the start of its stream to the client (the
+    tunnelled bytes follow), Incomplete while they are cut, None when `data` does not
+    open with a successful proxy reply.
+
+    SOCKS5: method selection (05 M), the RFC 1929 password status (01 00) when M is
+    2, then the reply 05 00 00 ATYP BND.ADDR BND.PORT. SOCKS4: 8 bytes, 00 5A.
+    HTTP CONNECT: a 2xx status line and headers up to the empty line.
+    """
+    if len(data) < 2 or (len(data) < 7 and b"HTTP/1.".startswith(data)):
+        return Incomplete(7)
+    if data.startswith(b"HTTP/1."):
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            return Incomplete(len(data) + 1) if len(data) < MAX_REQUEST_BYTES else None
+        status = data[9:12] if len(data) >= 12 else b""
+        return end + 4 if status[:1] == b"2" and status.isdigit() else None
+    if data[0] == 0 and data[1] == 0x5A:
+        return 8 if len(data) >= 8 else Incomplete(8)
+    if data[0] != 5 or data[1] not in (0, 2):
+        return None
+    pos = 2
+    if data[1] == 2:                                   # username/password status
+        if len(data) < pos + 2:
+            return Incomplete(pos + 2)
+        if data[pos] != 1 or data[pos + 1] != 0:
+            return None
+        pos += 2
+    if len(data) < pos + 5:
+        return Incomplete(pos + 5)
+    if data[pos] != 5 or data[pos + 1] != 0 or data[pos + 2] != 0:
+        return None
+    atyp = data[pos + 3]
+    sizes = {1: 4, 4: 16, 3: 1 + data[pos + 4]}
+    if atyp not in sizes:
+        return None
+    end = pos + 4 + sizes[atyp] + 2
+    return end if len(data) >= end else Incomplete(end)

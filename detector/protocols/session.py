@@ -27,7 +27,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from .. import hashrate as hr
-from . import dispatch, http_mining, stratum_v2
+from . import dispatch, http_mining, proxy_request, stratum_v2
 from .jsonrpc import DEFAULT_MAX_LINE_BYTES, EVENT_LINE_TOO_LONG, decode_json, split_lines
 from .message import (CONCLUSIVE, DIRECTIONS, ETHEREUMSTRATUM_1, ETHEREUMSTRATUM_2, ETHPROXY,
                       GETBLOCKTEMPLATE, GETWORK, KIND_DIFFICULTY, KIND_JOB,
@@ -81,6 +81,7 @@ class _Direction:
     skip_to_lf: bool = False
     first_bytes: bytearray = field(default_factory=bytearray)
     bytes_seen: int = 0
+    proxied: bool | None = None     # opened with a proxy request/reply (None: not known yet)
 
 
 @dataclass
@@ -155,6 +156,9 @@ class MiningSession:
         if state.mode is None:
             data = bytes(state.buffer) + data      # an undecided opening waits here
             state.buffer.clear()
+            data = self._skip_proxy_preamble(direction, state, data)
+            if data is None:
+                return []
             mode = self._detect_mode(direction, state, data)
             if mode is None:
                 state.buffer += data
@@ -183,6 +187,26 @@ class MiningSession:
                     self._on_message(msg, None, None)
                 msgs += got
         return msgs
+
+    def _skip_proxy_preamble(self, direction, state, data):
+        """The bytes after a proxy request (client) or the proxy's replies (server, once
+        the client was seen asking a proxy): a miner behind SOCKS or HTTP CONNECT speaks
+        its protocol right after them. None while the preamble is still cut."""
+        if state.proxied is not None:
+            return data
+        if direction == TOSERVER:
+            found = proxy_request.parse_proxy_request(data)
+            skip = found.inner_offset if isinstance(found, proxy_request.ProxyRequest) else 0
+        elif self._dirs[TOSERVER].proxied:
+            found = proxy_request.proxy_reply_length(data)
+            skip = found if isinstance(found, int) else 0
+        else:
+            found, skip = None, 0
+        if isinstance(found, proxy_request.Incomplete) and len(data) < FIRST_BYTES_KEPT:
+            state.buffer += data
+            return None
+        state.proxied = skip > 0
+        return data[skip:] or None              # nothing tunnelled yet: wait for it
 
     def _detect_mode(self, direction: str, state: _Direction, data: bytes) -> str | None:
         """Framing of a direction from its first bytes; None: undecided, wait for more.

@@ -213,3 +213,49 @@ def test_dns_cache_keeps_pool_answers_for_their_ttl():
     for k in range(3):                                                   # bounded
         cache.on_response("10.0.0.2", answer(f"a{k}.suprnova.cc", f"203.0.113.{k + 10}"), 0)
     assert len(cache.entries) == 2
+
+
+@pytest.mark.parametrize("reply,length", [
+    (b"\x05\x00" + b"\x05\x00\x00\x01" + bytes(4) + b"\x0d\x05", 12),            # IPv4
+    (b"\x05\x02\x01\x00" + b"\x05\x00\x00\x03\x04pool\x0d\x05", 4 + 4 + 5 + 2),   # name, auth
+    (b"\x05\x00" + b"\x05\x00\x00\x04" + bytes(16) + b"\x01\xbb", 2 + 22),       # IPv6
+    (b"\x00\x5a\x0d\x05" + bytes(4), 8),                                          # SOCKS4
+    (b"HTTP/1.1 200 Connection established\r\nVia: x\r\n\r\n", 47),
+])
+def test_proxy_replies(reply, length):
+    from detector.protocols.proxy_request import proxy_reply_length
+    assert proxy_reply_length(reply + b'{"id":1}\n') == length
+    assert isinstance(proxy_reply_length(reply[:length - 1]), Incomplete)
+
+
+@pytest.mark.parametrize("reply", [
+    b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n",   # refused: nothing tunnelled
+    b"\x05\xff", b"\x05\x00\x05\x01\x00\x01" + bytes(6),     # no method, connect refused
+    b"\x00\x5b" + bytes(6), b'{"id":1,"result":true}\n',
+])
+def test_not_proxy_replies(reply):
+    from detector.protocols.proxy_request import proxy_reply_length
+    assert proxy_reply_length(reply) is None
+
+
+def test_stratum_behind_a_proxy_is_parsed_after_the_preamble():
+    """A session that opens with SOCKS5 or HTTP CONNECT, split at awkward places."""
+    from detector.protocols.message import TOCLIENT, TOSERVER
+    from detector.protocols.session import MiningSession
+    subscribe = b'{"id":1,"method":"mining.subscribe","params":["cgminer/4.10"]}\n'
+    reply = b'{"id":1,"result":[[["mining.notify","ae6812eb4cd7735a"]],"08000002",4],' \
+            b'"error":null}\n'
+    authorize = b'{"id":2,"method":"mining.authorize","params":["wallet.rig1","x"]}\n'
+    auth_ok = b'{"id":2,"result":true,"error":null}\n'
+    socks = b"".join(b for c, b in socks5_connect("stratum.example-pool.net", 3333) if c)
+    for request, answer in ((socks, b"\x05\x00\x05\x00\x00\x01" + bytes(4) + b"\x0d\x05"),
+                            (b"CONNECT pool.example:3333 HTTP/1.1\r\n\r\n",
+                             b"HTTP/1.1 200 OK\r\n\r\n")):
+        session = MiningSession()
+        client = request + subscribe + authorize
+        for k in range(0, len(client), 7):           # 7-byte segments
+            session.feed(TOSERVER, client[k:k + 7])
+        server = answer + reply + auth_ok
+        session.feed(TOCLIENT, server[:3])
+        session.feed(TOCLIENT, server[3:])
+        assert session.is_mining and session.worker == "wallet.rig1"
