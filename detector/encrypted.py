@@ -23,9 +23,9 @@ cross_flow  the server's pushes coincide with its pushes to other clients
 
 from __future__ import annotations
 
-import ipaddress
 from collections import OrderedDict
 from .hits import encrypted_hit_record
+from .pool_names import PoolNames
 from .sinks.flow_records import AddressCache
 from .timing import features
 
@@ -33,15 +33,6 @@ SIGNALS = ("sni", "dns", "proxy", "pool_ip", "ja4", "timing", "cross_flow")
 NAME_SIGNALS = ("sni", "dns", "proxy", "pool_ip")
 LEARNED_LIMIT = 65536
 TCP = 6
-
-
-def address_key(text):
-    """An address as the flow table holds it: (hi, lo) of its 128-bit (IPv4-mapped) form."""
-    address = ipaddress.ip_address(text)
-    if address.version == 4:
-        address = ipaddress.IPv6Address(f"::ffff:{address}")
-    value = int(address)
-    return value >> 64, value & 0xFFFFFFFFFFFFFFFF
 
 
 def decide(signals, web, score, threshold):
@@ -68,13 +59,14 @@ class EncryptedDetector:
     """Turns ended flows with FlowIntel into hits; learns pool addresses as it goes."""
 
     def __init__(self, pools, rules, intel, dns, addresses=None):
+        """`pools`: a PoolNames (pool list and learned hosts), or a PoolList."""
+        if not isinstance(pools, PoolNames):
+            pools = PoolNames(pools)
         self.pools, self.rules, self.intel, self.dns = pools, rules, intel, dns
         self.addresses = addresses if addresses is not None else AddressCache()
         self.learned_ips = OrderedDict()     # server address -> what showed it mines
         self.learned_ja4 = OrderedDict()     # (client address, ja4) -> flow_id
         self.ja4_clients = {}                # client address -> its entries in learned_ja4
-        self.name_matches = {}               # name -> pools.name_match(name), remembered
-        self.pool_addresses = {address_key(a) for a in pools.addresses}   # (hi, lo) as in rows
 
     def carry_over(self, previous):
         """Keep what `previous` learned (pool lists reloaded in a running capture)."""
@@ -158,27 +150,17 @@ class EncryptedDetector:
 
     def _named(self, intel, row, first_ns):
         """Whether a name signal can hold for this flow (the cheap half of `_signals`)."""
-        if intel.proxy_kind or self._pool_named(intel.sni) is not None:
+        if intel.proxy_kind or self.pools.name_match(intel.sni) is not None:
             return True
         server_key = (int(row["server_hi"]), int(row["server_lo"]))
-        if server_key in self.pool_addresses:
+        if server_key in self.pools.address_keys:
             return True
         if not self.dns.entries:
             return False                     # no answer for a pool name seen (yet)
         server = self.addresses.text(*server_key)
         client = self.addresses.text(int(row["client_hi"]), int(row["client_lo"]))
-        return any(self._pool_named(n) is not None
+        return any(self.pools.name_match(n) is not None
                    for n in self.dns.names(client, server, first_ns))
-
-    def _pool_named(self, name):
-        """pools.name_match(name), remembered: most TLS flows name a few popular hosts."""
-        entry = self.name_matches.get(name, False)
-        if entry is False:
-            entry = self.pools.name_match(name)
-            if len(self.name_matches) >= LEARNED_LIMIT:
-                self.name_matches.clear()
-            self.name_matches[name] = entry
-        return entry
 
     def _signals(self, flow, first_ns, intel, k, gated, score, required, synced):
         signals, evidence = set(), []

@@ -187,6 +187,10 @@ class DnsCache:
         self.wanted = wanted
         self.verdicts.clear()
 
+    def forget_verdicts(self):
+        """`wanted` accepts more names now (a pool host was learned)."""
+        self.verdicts.clear()
+
     def wants(self, wire_name):
         """Whether answers to the question `wire_name` (RFC 1035 wire form) are worth
         reading; remembered per name, since a network asks the same names over and over."""

@@ -38,8 +38,6 @@ CONFIDENCE = {"conclusive": "high", "strong": "medium", "weak": "low"}
 DIRECTIONS = {"client": 1, "server": 2, "any": 3}
 TRANSPORTS = ("tcp",)
 
-#: files next to the signatures that hold other data (detector/pools.py, detector/timing.py)
-DATA_FILES = ("pools.yaml", "timing.yaml")
 MAX_PATTERN_BYTES = 256        # longest literal accepted
 MAX_STREAM_OFFSET = 1 << 20    # offset/depth bound, bytes (the engine scans far less)
 MAX_STATES = 1 << 16           # compiled automaton size bound

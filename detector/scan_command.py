@@ -12,6 +12,7 @@ from .encrypted import EncryptedDetector
 from .engine.handoff import Inspector
 from .errors import CaptureError
 from .hits import STATE_DETECTED, STATE_ENDED, STATE_UPDATED, hit_record
+from .pool_names import PoolNames
 from .pools import PoolList
 from .outputs import open_output, progress_reporter
 from .pipeline import CaptureStats, EngineOptions, iter_capture_flows, warm_up
@@ -89,12 +90,17 @@ class CaptureScan:
         self.inspector.warm_up(self.rows)
 
     def _use_intel(self, detectors):
-        """Pools and timing rules for the encrypted detector; what it learned carries over."""
+        """Pools and timing rules for the encrypted detector; what it learned carries over
+        (server addresses seen mining, pool hosts read from stratum URLs)."""
         handoff = self.inspector.handoff
-        handoff.dns.use_filter(detectors.pools.name_match)   # only pool names are worth keeping
         previous = self.encrypted
-        self.encrypted = EncryptedDetector(detectors.pools, detectors.rules, handoff.intel,
-                                           handoff.dns, handoff.addresses)
+        names = previous.pools.with_pools(detectors.pools) if previous is not None \
+            else PoolNames(detectors.pools)
+        handoff.names = names                                # harvests stratum URLs
+        handoff.dns.use_filter(names.name_match)             # only pool names are worth keeping
+        names.on_learn.append(handoff.dns.forget_verdicts)
+        self.encrypted = EncryptedDetector(names, detectors.rules, handoff.intel, handoff.dns,
+                                           handoff.addresses)
         if previous is not None:
             self.encrypted.carry_over(previous)
 

@@ -39,6 +39,7 @@ ARENA_BYTES = 4 << 20
 # a candidate that has not shown mining after this many bytes per direction
 # is let go (the engine stops sending its packets)
 GIVE_UP_BYTES = 64 * 1024
+URL_SIGNATURES = "pool-url."    # signatures/pool_urls.yaml: flows that carry stratum URLs
 # out-of-order bytes held per direction while waiting for a hole to fill; past
 # this the hole is given up (lost in the capture) and the held bytes are fed
 MAX_HELD_BYTES = 64 * 1024
@@ -57,6 +58,7 @@ class TrackedFlow:
     next_pos: list = field(default_factory=lambda: [0, 0])   # stream position fed up to
     held: list = field(default_factory=lambda: [{}, {}])     # pos -> (bytes, frame, ts_ns)
     start_ts: str | None = None         # first_ts of the flow's first reported record
+    reads_urls: bool = False            # a pool-url signature fired: harvest stratum URLs
 
     def in_order(self, d, pos, data, frame, ts_ns, flush=False):
         """The bytes of direction `d` that are now in stream order, as [(bytes, frame,
@@ -97,6 +99,7 @@ class Handoff:
         self.intel = intel if intel is not None else IntelTable()
         self.dns = dns if dns is not None else DnsCache()
         self.addresses = AddressCache()
+        self.names = None        # PoolNames: learns pool hosts from stratum URLs
 
     def on_events(self, events, arena, rows=None):
         raw = arena.tobytes()      # one copy; events slice it (cheaper than numpy per event)
@@ -134,7 +137,8 @@ class Handoff:
         bits = np.unpackbits(fired_words, bitorder="little")
         ids = [self.signature_ids[j] for j in np.flatnonzero(bits) if j < len(self.signature_ids)]
         self.flows[fid] = TrackedFlow(fid, row, MiningSession(max_line_bytes=self.max_line_bytes),
-                                      ids)
+                                      ids, reads_urls=any(i.startswith(URL_SIGNATURES)
+                                                          for i in ids))
 
     def on_update(self, tracked, direction, data, frame, ts_ns, stream_pos=None):
         """Bytes of one direction at `stream_pos` (None: right after the last ones)."""
@@ -148,6 +152,8 @@ class Handoff:
                 return                        # let go
 
     def feed(self, tracked, direction, data, frame, ts_ns):
+        if tracked.reads_urls and self.names is not None:
+            self.names.harvest(data, tracked.flow_id, frame)
         tracked.session.feed(DIRECTION_NAMES[direction], data, frame, ts_ns)
         tracked.bytes_fed[direction] += len(data)
         if not tracked.detected and tracked.session.is_mining:

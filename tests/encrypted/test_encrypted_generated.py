@@ -8,6 +8,7 @@ dashboard) must give no hit at all.
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -136,17 +137,46 @@ def test_pool_dashboard_is_not_mining(tls_corpus, detectors):
     assert {"xmr.nanopool.org", "supportxmr.com"} <= set(seen)
 
 
+def test_pool_named_by_a_stratum_url_in_clear(tls_corpus, detectors):
+    """config_url.pcap: a config.json fetched over HTTP names an unlisted pool; the two
+    short TLS sessions that follow are attributed to it (SNI, then DNS alone)."""
+    folder, truths = tls_corpus
+    hits = [h for hs in hits_by_client(folder, "config_url.pcap", detectors).values()
+            for h in hs]
+    assert {(h["client_ip"], h["client_port"], h["server_ip"], h["server_port"])
+            for h in hits} == truth_keys(truths["config_url.pcap"])
+    source = "stratum+tls://xmr.newpool-example.net:443 in flow 1, frame 6"
+    by_port = {h["client_port"]: h for h in hits}
+    first, second = by_port[47001], by_port[47002]
+    assert first["sni"] == "xmr.newpool-example.net" and second["sni"] is None
+    assert "encrypted.sni" in first["signatures"] and "encrypted.sni" not in second["signatures"]
+    for h in hits:
+        assert (h["variant"], h["confidence"], h["pool"]) == \
+            ("encrypted", "pool_name", "xmr.newpool-example.net")
+        assert h["timing"]["scored"] is False          # two minutes: below the timing gate
+        assert source in [e.get("source") for e in h["evidence"]]
+
+
+def test_without_the_url_signatures_the_short_sessions_stay_unseen(tls_corpus, tmp_path):
+    folder, _ = tls_corpus
+    sigs = tmp_path / "signatures"
+    shutil.copytree(REPO / "signatures", sigs)
+    (sigs / "pool_urls.yaml").unlink()
+    res = scan_capture(folder / "config_url.pcap", load_detectors(sigs), EngineOptions())
+    assert res.hits == []
+
+
 def test_eval_reports_tls_recall_and_ablation(tls_corpus):
     folder, truths = tls_corpus
     report = evaluate([folder])
     tot = report["total"]
     expected = sum(len(t) for name, t in truths.items())
-    assert tot["mining_tls_recall"]["expected"] == expected == 23
+    assert tot["mining_tls_recall"]["expected"] == expected == 25
     assert tot["mining_tls_recall"]["found"] == expected
     assert tot["false_positives"]["flows"] == 0 and tot["passed"]
     rows = {r["signal"]: r for r in tot["ablation"]["signals"]}
-    assert rows["sni"]["holds"] == 5
-    assert rows["dns"]["holds"] == 8
+    assert rows["sni"]["holds"] == 6                 # 5 named pool, 1 learned from a URL
+    assert rows["dns"]["holds"] == 10
     assert rows["proxy"]["holds"] == 4
     assert rows["cross_flow"]["alone"] == 0          # never decides alone
     assert rows["timing"]["found_without"] < expected   # pool_by_ip and solo need it
@@ -157,7 +187,7 @@ def test_cli_eval_explain(tls_corpus):
     r = subprocess.run([sys.executable, "cli.py", "eval", "--explain", str(folder)],
                        cwd=REPO, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr
-    assert "mining_tls recall 23/23 (100.0%)" in r.stdout
+    assert "mining_tls recall 25/25 (100.0%)" in r.stdout
     # every encrypted flow passes the timing gate; the SOCKS hop with cleartext
     # stratum inside is found by the parsers
     assert re.search(r"^\s+timing\s+22\s+", r.stdout, re.M)

@@ -259,3 +259,40 @@ def test_stratum_behind_a_proxy_is_parsed_after_the_preamble():
         session.feed(TOCLIENT, server[:3])
         session.feed(TOCLIENT, server[3:])
         assert session.is_mining and session.worker == "wallet.rig1"
+
+
+def test_stratum_urls_in_text():
+    from detector.pool_names import stratum_urls
+    text = (b'{"url": "stratum+tcp://Pool.Example.NET:3333/", "x": 1}\n'
+            b"--url STRATUM+SSL://[2001:db8::1]:443 -o stratum2+tcp://v2.p.example:34254/9bX "
+            b"stratum+tcp://bad_host:1 stratum+tls://10.0.0.1 stratum+tcp://x.example:99999")
+    assert stratum_urls(text) == [("stratum+tcp", "pool.example.net", 3333),
+                                  ("stratum+ssl", "2001:db8::1", 443),
+                                  ("stratum2+tcp", "v2.p.example", 34254),
+                                  ("stratum+tls", "10.0.0.1", None),
+                                  ("stratum+tcp", "x.example", None)]
+
+
+def test_pool_names_learn_hosts_and_addresses():
+    from detector.pool_names import PoolNames, address_key
+    names = PoolNames(PoolList.load(), limit=2)
+    forgotten = []
+    names.on_learn.append(lambda: forgotten.append(1))
+    assert names.name_match("eu.newpool.example") is None            # remembered as None
+    names.harvest(b"stratum+tcp://newpool.example:3333", flow_id=4, frame=9)
+    entry = names.name_match("eu.newpool.example")                    # memo cleared
+    assert entry["pool"] == "newpool.example"
+    assert entry["source"] == "stratum+tcp://newpool.example:3333 in flow 4, frame 9"
+    assert names.name_match("xmr-eu1.nanopool.org")["pool"] == "nanopool"   # the list first
+    names.harvest(b"stratum+tcp://xmr-eu1.nanopool.org:14433", 5, 1)     # listed: not learned
+    names.harvest(b"stratum+ssl://192.0.2.77:443", 5, 2)
+    assert address_key("192.0.2.77") in names.address_keys
+    assert names.address_match("192.0.2.77")["pool"] == "192.0.2.77"
+    names.harvest(b"stratum+tcp://third.example", 6, 3)                # bounded: oldest out
+    assert list(names.learned) == ["192.0.2.77", "third.example"]
+    assert names.name_match("eu.newpool.example") is None
+    names.harvest(b"stratum+tcp://fourth.example", 7, 1)
+    assert address_key("192.0.2.77") not in names.address_keys
+    assert len(forgotten) == 4
+    reloaded = names.with_pools(PoolList.load())
+    assert list(reloaded.learned) == ["third.example", "fourth.example"]

@@ -12,6 +12,8 @@ mining_tls (truth: every mining flow, computed here from what was generated)
                       inside, and one SOCKS5 hop with cleartext stratum inside
   solo_timing.pcap    3 miners, each alone on its own pool IP, no name anywhere
                       (timing only), next to ordinary HTTPS browsing
+  config_url.pcap     a config.json over HTTP names an unlisted pool by a stratum
+                      URL; two short TLS sessions to it follow (SNI; DNS only)
 benign
   mqtt_tls.pcap       MQTT over TLS: telemetry broadcast to 4 subscribers,
                       PINGREQ keepalives, periodic client publishes
@@ -504,11 +506,42 @@ def tls_bulk(path, seed=206):
     return []
 
 
+def config_url(path, seed=105):
+    """A miner's config.json fetched over plain HTTP names the pool by a stratum URL;
+    then two short TLS sessions to it (two minutes: too short for timing), one with
+    SNI, one found through the DNS answer for the URL's host."""
+    rng = random.Random(seed)
+    tl = Timeline()
+    host, server = "xmr.newpool-example.net", "203.0.113.120"
+    client = "10.14.0.51"
+    body = json.dumps({"autosave": True, "cpu": True, "pools": [
+        {"url": f"stratum+tls://{host}:443", "user": MONERO_WALLET, "pass": "rig7",
+         "tls": True, "keepalive": True}]}, indent=4).encode()
+    http = tl.tcp(client, 47000, "198.51.100.10", 80, 30 * MS)
+    t = http.open(T0_NS)
+    t = http.write(t, True, b"GET /dl/config.json HTTP/1.1\r\nHost: files.example.org\r\n"
+                            b"User-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n")
+    t = http.write(t + 2 * MS, False, b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                   + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+    http.close(t + 5 * MS)
+    truth = []
+    for i, sni in enumerate((host, None)):
+        start = T0_NS + (10 + 200 * i) * S
+        tl.dns(start - 30 * MS, client, RESOLVER, host, [server], qid=rng.randrange(65536))
+        end = start + 120 * S
+        jobs = job_schedule(rng, start, end)
+        truth.append(mine(tl, rng, client, 47001 + i, server, 443, start, end, jobs,
+                          Xmrig(rng.randrange(1 << 30)), sni=sni, share_mean_s=15))
+    tl.write(path)
+    return truth
+
+
 CAPTURES = {
     "pool_sni_dns.pcap": ("mining_tls", pool_sni_dns),
     "pool_by_ip.pcap": ("mining_tls", pool_by_ip),
     "proxied.pcap": ("mining_tls", proxied),
     "solo_timing.pcap": ("mining_tls", solo_timing),
+    "config_url.pcap": ("mining_tls", config_url),
     "mqtt_tls.pcap": ("benign", mqtt_tls),
     "ws_chat.pcap": ("benign", ws_chat),
     "h2_idle.pcap": ("benign", h2_idle),
