@@ -36,8 +36,8 @@ INSPECT_TLS = 3        # the client opened with a TLS handshake: its head is buf
 EV_FIRED = 0   # the flow became a candidate; arena holds its fired-signature words
 EV_HEAD = 1    # arena holds the head bytes one packet brought (buffered before the match)
 EV_DATA = 2    # arena holds one later payload segment of a candidate flow
-EV_PEEK = 3    # arena holds new contiguous client head bytes of a peeked flow (TLS
-               # ClientHello, proxy CONNECT/SOCKS request): Python reads names from them
+EV_PEEK = 3    # arena holds new contiguous client head bytes of a peeked flow (a proxy
+               # CONNECT/SOCKS request and the ClientHello behind it): Python reads names
 EV_DNS = 4     # arena holds the payload of one UDP datagram from port 53 (a DNS answer
                # with at least one answer record); name_at/name_len: its question name
 EV_HELLO = 5   # arena holds a whole ClientHello record (the flow's first client bytes);
