@@ -242,10 +242,11 @@ def main(argv=None):
     ap.add_argument("--k-bytes", type=int, default=4096)
     ap.add_argument("--core", type=int, default=None, help="pin to this core")
     ap.add_argument("--no-census", action="store_true")
+    ap.add_argument("--batch-records", type=int, default=EngineOptions().batch_records)
     args = ap.parse_args(argv)
     if args.core is not None:
         os.sched_setaffinity(0, {args.core})
-    options = EngineOptions()
+    options = EngineOptions(batch_records=args.batch_records)
     matcher = load_matcher()
     with open(args.capture, "rb", buffering=0) as f:     # page cache warm, as for the walk
         while f.read(16 << 20):
