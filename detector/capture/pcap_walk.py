@@ -17,6 +17,7 @@ import numpy as np
 
 from detector.capture.walk_common import (
     MAX_CAPLEN, NS_PER_S, R_CAPLEN, R_NONE, WALK_CORRUPT, WALK_NEED_MORE, WALK_OK, rd32,
+    stream_ahead,
 )
 from detector.engine.config import kernel
 
@@ -64,8 +65,10 @@ def pcap_walk(buf, start, end, state, out_offset, out_caplen, out_wirelen, out_t
     linktype = state[P_LINKTYPE]
     m = len(out_offset)
     pos = start
+    pf = start
     n = 0
     while n < m:
+        pf = stream_ahead(buf, pf, pos, end)
         if end - pos < hdr_len:
             if pos == end:
                 return n, pos, WALK_OK, R_NONE
@@ -98,9 +101,11 @@ def pcap_count(buf, start, end, state):
     big = state[P_BIG]
     hdr_len = state[P_HDR_LEN]
     pos = start
+    pf = start
     n = 0
     total = 0
     while True:
+        pf = stream_ahead(buf, pf, pos, end)
         if end - pos < hdr_len:
             if pos == end:
                 return n, total, pos, WALK_OK, R_NONE

@@ -16,7 +16,7 @@ import numpy as np
 from detector.capture.walk_common import (
     MAX_BLOCK_BYTES, MAX_CAPLEN, R_BLOCK_LEN, R_BYTE_ORDER, R_CAPLEN, R_IFACE, R_NONE,
     R_SHORT_BLOCK, R_TRAILER, R_TSRESOL, R_VERSION, WALK_CORRUPT, WALK_IFACE_FULL,
-    WALK_NEED_MORE, WALK_OK, rd16, rd32, rd64s, units_to_ns,
+    WALK_NEED_MORE, WALK_OK, rd16, rd32, rd64s, stream_ahead, units_to_ns,
 )
 from detector.engine.config import kernel
 
@@ -149,8 +149,10 @@ def pcapng_walk(buf, start, end, state, ifaces, out_offset, out_caplen, out_wire
     m = len(out_offset)
     cap = ifaces.shape[0]
     pos = start
+    pf = start
     n = 0
     while n < m:
+        pf = stream_ahead(buf, pf, pos, end)
         if pos == end:
             return n, pos, WALK_OK, R_NONE
         btype, blen, status, reason = block_header(buf, pos, end, state)
@@ -227,9 +229,11 @@ def pcapng_count(buf, start, end, state):
     an SPB as min(original length, data area) bytes, not clipped by snaplen.
     """
     pos = start
+    pf = start
     n = 0
     total = 0
     while True:
+        pf = stream_ahead(buf, pf, pos, end)
         if pos == end:
             return n, total, pos, WALK_OK, R_NONE
         btype, blen, status, reason = block_header(buf, pos, end, state)

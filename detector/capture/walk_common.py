@@ -9,6 +9,7 @@ int64 into float64), so all arithmetic below is exact and never overflows.
 import numpy as np
 
 from detector.engine.config import kernel
+from detector.engine.prefetch import prefetch
 
 # --- walker status (third value a walker returns) ------------------------------
 WALK_OK = 0          # stopped because the output is full or `end` was reached exactly
@@ -48,7 +49,27 @@ SEC_HUGE = 1 << 61                # stands for 'at least this many seconds'
 INT64_MAX = 9223372036854775807
 INT64_MIN = -9223372036854775807 - 1
 
+# --- streaming the file into the cache ---------------------------------------------
+CACHE_LINE = 64
+STREAM_AHEAD = 1024   # bytes past the current record asked for before they are read
+
 POW10 = np.array([10 ** i for i in range(19)], dtype=np.int64)  # 10^0 .. 10^18
+
+
+@kernel
+def stream_ahead(buf, pf, pos, end):
+    """Prefetch every cache line of buf[pf:min(pos + STREAM_AHEAD, end)]; return where
+    the next call starts (pass `start` the first time).
+
+    Reading only record headers jumps a few hundred bytes at a time, each jump a
+    dependent miss; touching every line in order lets the hardware prefetcher run
+    ahead of the walk (about 6x faster), and leaves the packets cached for decoding.
+    A prefetch never faults and changes nothing but timing."""
+    ahead = min(pos + STREAM_AHEAD, end)
+    while pf < ahead:
+        prefetch(buf, pf)
+        pf += CACHE_LINE
+    return pf
 
 
 @kernel

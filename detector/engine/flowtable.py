@@ -35,6 +35,7 @@ import numpy as np
 from .config import kernel
 from .dtypes import (DECODE_OK, END_ACTIVE, END_FORCED, END_IDLE,
                      FLOW_DTYPE, FRAG_FIRST, FRAG_LATER, HANDSHAKE_WRITES)
+from .prefetch import prefetch, prefetch_row
 
 EMPTY = -1
 
@@ -71,6 +72,12 @@ REGISTERED_PORT_MIN = 1024
 TCP_SYN = 0x02
 TCP_ACK = 0x10
 PROTO_TCP = 6
+
+# update_flows asks for the index slot of packet i + LOOKAHEAD and, half that many
+# packets later, for the row found there: the random misses of several packets
+# overlap instead of coming one after another (a hint only, results are unchanged)
+LOOKAHEAD = 8
+LOOKAHEAD_RING = 16    # power of two > LOOKAHEAD: hashes of the packets in flight
 
 
 def new_flow_table(capacity, idle_timeout_s=0.0, active_timeout_s=0.0,
@@ -429,6 +436,21 @@ def note_timing(rows, row, f, ts, from_client, payload, sync, meta):
 
 
 @kernel
+def packet_hash(p):
+    """Hash of a packet's canonical 5-tuple, as `update_flows` computes it, or 0 for a
+    packet whose ports are not its own (a later fragment) or that did not decode."""
+    if p["status"] != DECODE_OK or p["frag"] == FRAG_LATER:
+        return np.uint64(0)
+    sport = p["sport"]
+    dport = p["dport"]
+    if endpoint_less(p["src_hi"], p["src_lo"], sport, p["dst_hi"], p["dst_lo"], dport):
+        return tuple_hash(p["src_hi"], p["src_lo"], sport, p["dst_hi"], p["dst_lo"], dport,
+                          p["proto"])
+    return tuple_hash(p["dst_hi"], p["dst_lo"], dport, p["src_hi"], p["src_lo"], sport,
+                      p["proto"])
+
+
+@kernel
 def update_flows(rows, index, lru_prev, lru_next, free_rows, frag, meta, sync,
                  pkts, ts_ns, wirelen, first_record, start, out, flow_of_packet,
                  fid_of_packet):
@@ -458,7 +480,26 @@ def update_flows(rows, index, lru_prev, lru_next, free_rows, frag, meta, sync,
     idle = meta[META_IDLE_NS]
     active = meta[META_ACTIVE_NS]
     n = len(pkts)
+    imask = np.int64(len(index) - 1)
+    ring = np.zeros(LOOKAHEAD_RING, np.uint64)      # hash of packet q at q % RING, 0 none
+    for q in range(start, min(start + LOOKAHEAD, n)):
+        ring[q & (LOOKAHEAD_RING - 1)] = packet_hash(pkts[q])
     for i in range(start, n):
+        q = i + LOOKAHEAD
+        if q < n:
+            hq = packet_hash(pkts[q])
+            ring[q & (LOOKAHEAD_RING - 1)] = hq
+            if hq != 0:
+                prefetch(index, np.int64(hq) & imask)
+        q = i + LOOKAHEAD // 2
+        if q < n:
+            hq = ring[q & (LOOKAHEAD_RING - 1)]
+            if hq != 0:
+                r = index[np.int64(hq) & imask]
+                if r != EMPTY:
+                    prefetch_row(rows, r)
+                    prefetch(lru_prev, r)
+                    prefetch(lru_next, r)
         flow_of_packet[i] = EMPTY
         p = pkts[i]
         if p["status"] != DECODE_OK:
@@ -490,12 +531,15 @@ def update_flows(rows, index, lru_prev, lru_next, free_rows, frag, meta, sync,
             sport = np.uint16(ports >> 16)
             dport = np.uint16(ports & 0xFFFF)
 
-        if endpoint_less(p["src_hi"], p["src_lo"], sport, p["dst_hi"], p["dst_lo"], dport):
-            h = tuple_hash(p["src_hi"], p["src_lo"], sport, p["dst_hi"], p["dst_lo"], dport,
-                           p["proto"])
-        else:
-            h = tuple_hash(p["dst_hi"], p["dst_lo"], dport, p["src_hi"], p["src_lo"], sport,
-                           p["proto"])
+        h = ring[i & (LOOKAHEAD_RING - 1)]      # computed LOOKAHEAD packets ago
+        if h == 0:                              # a later fragment: ports from its first
+            if endpoint_less(p["src_hi"], p["src_lo"], sport, p["dst_hi"], p["dst_lo"],
+                             dport):
+                h = tuple_hash(p["src_hi"], p["src_lo"], sport, p["dst_hi"], p["dst_lo"],
+                               dport, p["proto"])
+            else:
+                h = tuple_hash(p["dst_hi"], p["dst_lo"], dport, p["src_hi"], p["src_lo"],
+                               sport, p["proto"])
         frame = np.int64(first_record) + i + 1
         row, slot = find_row(rows, index, h, p["src_hi"], p["src_lo"], sport,
                              p["dst_hi"], p["dst_lo"], dport, p["proto"])

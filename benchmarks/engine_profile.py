@@ -1,0 +1,280 @@
+#!/usr/bin/env python3
+"""Where the engine's time goes: each kernel of `flows` and `scan` timed apart.
+
+    python benchmarks/engine_profile.py benchmarks/out/bench.pcap [--repeat 3] [--mode both]
+
+Runs the same batch loop as detector.pipeline.FlowEngine.feed (walk -> decode ->
+update_flows -> inspect_batch -> Handoff) over the whole capture, with a timer
+around every kernel call (a few hundred calls per run: the timers cost nothing
+measurable). Each repeat opens the capture again, so the walk pays its page
+faults as a real run does. Prints per kernel the median seconds over the
+repeats, the packets/s of the whole loop, page faults per stage
+(resource.getrusage) and a census of what inspection saw: packets per
+inspection state and payload bytes that go through the head buffer
+(place_segment) and the automaton (match_payload).
+
+The census comes from one extra run that calls inspect_batch one packet at a
+time from a kernel, reading each row's state before and its head after (exact,
+but slower: that run is not timed).
+A report, not a test: figures move with the machine's load; compare runs made
+back to back (alternate A/B, take the median).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from numba import njit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from detector.capture import open_capture  # noqa: E402
+from detector.engine.decode import decode_batch  # noqa: E402
+from detector.engine.dtypes import FLOW_DTYPE, PACKET_DTYPE  # noqa: E402
+from detector.engine.flowtable import META_OUT_N, new_flow_table, update_flows  # noqa: E402
+from detector.engine.handoff import Inspector  # noqa: E402
+from detector.engine.inspect import (IM_ARENA, IM_EVENTS, INSPECT_CANDIDATE,  # noqa: E402
+                                     INSPECT_MATCHING, INSPECT_OFF, INSPECT_TLS, S_CONTIG,
+                                     inspect_batch)
+from detector.pipeline import OUT_ROWS, EngineOptions, readonly  # noqa: E402
+from detector.scan_command import load_matcher  # noqa: E402
+
+C_NEW = 0          # census columns
+C_MATCHING = 1     # packets per inspection state of their row (after a new flow's reset)
+C_CANDIDATE = 2
+C_OFF = 3
+C_TLS = 4
+C_PLACED = 5       # payload bytes handed to place_segment (MATCHING and TLS packets)
+C_MATCHED = 6      # bytes run through match_payload (growth of the contiguous head)
+C_NO_PAYLOAD = 7   # packets of an inspected flow with no payload (the prologue only)
+C_UDP = 8          # packets of non-TCP flows
+C_SIZE = 9
+CENSUS_NAMES = ("new flow", "matching", "candidate", "off", "tls", "placed bytes",
+                "matched bytes", "no payload", "non-tcp")
+
+
+@njit(cache=False)
+def census_inspect(rows, pkts, buf, ts_ns, first_record, fop, fids, start, stop, insp_fid,
+                   insp_state, streams, head, segs, hits, fired, peek, imeta, goto,
+                   out_start, out_pattern, pat_info, first_out_state, sig_pat_start, sig_pat,
+                   sig_all_start, sig_all, sig_any_start, sig_any, sig_order, events, arena,
+                   k_bytes, out):
+    """inspect_batch one packet at a time, counting what each one does; returns the
+    next packet to inspect (stops after a packet that wrote events: drain them)."""
+    for i in range(start, stop):
+        row = fop[i]
+        if row >= 0 and rows[row]["flow_id"] == fids[i]:
+            p = pkts[i]
+            if insp_fid[row] != fids[i]:
+                out[C_NEW] += 1
+            s = insp_state[row]
+            if insp_fid[row] != fids[i]:
+                s = INSPECT_MATCHING if p["proto"] == 6 else INSPECT_OFF
+            if p["proto"] != 6:
+                out[C_UDP] += 1
+            elif p["payload_caplen"] <= 0:
+                out[C_NO_PAYLOAD] += 1
+            f = rows[row]
+            d = 0
+            if not (f["client_hi"] == p["src_hi"] and f["client_lo"] == p["src_lo"]
+                    and f["client_port"] == p["sport"]):
+                d = 1
+            before = streams[row, d, S_CONTIG] if insp_fid[row] == fids[i] else 0
+            if s == INSPECT_MATCHING:
+                out[C_MATCHING] += 1
+                if p["payload_caplen"] > 0 and before < k_bytes:
+                    out[C_PLACED] += p["payload_caplen"]
+            elif s == INSPECT_CANDIDATE:
+                out[C_CANDIDATE] += 1
+            elif s == INSPECT_OFF:
+                out[C_OFF] += 1
+            else:
+                out[C_TLS] += 1
+                if d == 0 and p["payload_caplen"] > 0:
+                    out[C_PLACED] += p["payload_caplen"]
+        else:
+            s = -1
+        r = inspect_batch(rows, pkts[:i + 1], buf, ts_ns, first_record, fop[:i + 1],
+                          fids[:i + 1], i, insp_fid, insp_state, streams, head, segs, hits,
+                          fired, peek, imeta, goto, out_start, out_pattern, pat_info,
+                          first_out_state, sig_pat_start, sig_pat, sig_all_start, sig_all,
+                          sig_any_start, sig_any, sig_order, events, arena)
+        if s == INSPECT_MATCHING:
+            after = streams[row, d, S_CONTIG]
+            if after > before:
+                out[C_MATCHED] += after - before
+        if r == i:
+            return i              # out of room: the caller drains and calls again
+        if imeta[IM_EVENTS] > 0:
+            return i + 1
+    return stop
+
+
+def faults():
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_minflt + ru.ru_majflt
+
+
+class Clock:
+    """Seconds and page faults per stage name."""
+
+    def __init__(self):
+        self.s = {}
+        self.f = {}
+
+    def add(self, name, t0, f0):
+        self.s[name] = self.s.get(name, 0.0) + time.perf_counter() - t0
+        self.f[name] = self.f.get(name, 0) + faults() - f0
+
+
+def run_once(path, options, matcher, k_bytes, with_census):
+    """One pass over the capture; returns (Clock, packets, census array or None)."""
+    clock = Clock()
+    table = new_flow_table(options.max_flows, options.idle_timeout_s,
+                           options.active_timeout_s, options.timing_windows_s)
+    meta = table[6]
+    out = np.zeros(OUT_ROWS, FLOW_DTYPE)
+    pkts_all = np.zeros(options.batch_records, PACKET_DTYPE)
+    fop_all = np.zeros(options.batch_records, np.int32)
+    fid_all = np.zeros(options.batch_records, np.int64)
+    insp = Inspector(matcher, options.max_flows, k_bytes) if matcher is not None else None
+    cen = np.zeros(C_SIZE, np.int64) if with_census and insp is not None else None
+    total = 0
+    t_all = time.perf_counter()
+    with open_capture(path, batch_records=options.batch_records) as source:
+        it = source.batches()
+        while True:
+            t0, f0 = time.perf_counter(), faults()
+            batch = next(it, None)
+            clock.add("walk", t0, f0)
+            if batch is None:
+                break
+            n = len(batch)
+            total += n
+            pkts, fop, fids = pkts_all[:n], fop_all[:n], fid_all[:n]
+            batch.buf = readonly(batch.buf)
+            t0, f0 = time.perf_counter(), faults()
+            decode_batch(batch.buf, batch.offset, batch.caplen, batch.linktype, pkts)
+            clock.add("decode", t0, f0)
+            i = 0
+            while i < n:
+                t0, f0 = time.perf_counter(), faults()
+                j = update_flows(*table, pkts, batch.ts_ns, batch.wirelen, batch.first_record,
+                                 i, out, fop, fids)
+                clock.add("update_flows", t0, f0)
+                if insp is not None:
+                    k = i
+                    while k < j:
+                        t0, f0 = time.perf_counter(), faults()
+                        if cen is not None:
+                            k = census_inspect(table[0], pkts, batch.buf, batch.ts_ns,
+                                               batch.first_record, fop, fids, k, j,
+                                               *insp.state, *insp.tables, insp.events,
+                                               insp.arena, k_bytes, cen)
+                        else:
+                            k = inspect_batch(table[0], pkts[:j], batch.buf, batch.ts_ns,
+                                              batch.first_record, fop[:j], fids[:j], k,
+                                              *insp.state, *insp.tables, insp.events,
+                                              insp.arena)
+                        clock.add("inspect", t0, f0)
+                        ne = insp.meta[IM_EVENTS]
+                        if ne:
+                            t0, f0 = time.perf_counter(), faults()
+                            insp.handoff.on_events(insp.events[:ne],
+                                                   insp.arena[:insp.meta[IM_ARENA]], table[0])
+                            clock.add("handoff (python)", t0, f0)
+                if meta[META_OUT_N]:
+                    t0, f0 = time.perf_counter(), faults()
+                    out[:meta[META_OUT_N]].copy()
+                    clock.add("drain", t0, f0)
+                i = j
+    clock.s["TOTAL"] = time.perf_counter() - t_all
+    return clock, total, cen
+
+
+def warm(options, matcher, k_bytes, path):
+    """Load every kernel once (compile or cache) on the first batch."""
+    small = EngineOptions(max_flows=1024, batch_records=64,
+                          timing_windows_s=options.timing_windows_s)
+    with open_capture(path, batch_records=64) as source:
+        batch = next(iter(source.batches()))
+    pkts = np.zeros(len(batch), PACKET_DTYPE)
+    decode_batch(readonly(batch.buf), batch.offset, batch.caplen, batch.linktype, pkts)
+    table = new_flow_table(small.max_flows)
+    fop = np.zeros(len(batch), np.int32)
+    fids = np.zeros(len(batch), np.int64)
+    out = np.zeros(OUT_ROWS, FLOW_DTYPE)
+    update_flows(*table, pkts, batch.ts_ns, batch.wirelen, 0, 0, out, fop, fids)
+    if matcher is not None:
+        insp = Inspector(matcher, small.max_flows, k_bytes)
+        inspect_batch(table[0], pkts, readonly(batch.buf), batch.ts_ns, 0, fop, fids, 0,
+                      *insp.state, *insp.tables, insp.events, insp.arena)
+        census_inspect(table[0], pkts, readonly(batch.buf), batch.ts_ns, 0, fop, fids, 0,
+                       len(pkts), *insp.state, *insp.tables, insp.events, insp.arena, k_bytes,
+                       np.zeros(C_SIZE, np.int64))
+
+
+def report(label, runs, packets):
+    names = list(runs[0].s)
+    print(f"\n{label}: {packets} packets, median of {len(runs)} runs")
+    print(f"  {'stage':18s} {'seconds':>9s} {'ns/packet':>10s} {'faults':>9s}")
+    for name in names:
+        vals = [r.s.get(name, 0.0) for r in runs]
+        med = statistics.median(vals)
+        flt = statistics.median([r.f.get(name, 0) for r in runs]) if name != "TOTAL" else ""
+        print(f"  {name:18s} {med:9.3f} {med / packets * 1e9:10.1f} {flt!s:>9s}")
+    tot = statistics.median([r.s["TOTAL"] for r in runs])
+    print(f"  -> {packets / tot / 1e6:.2f}M packets/s (whole loop, Python included)")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("capture")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--mode", choices=("flows", "scan", "both"), default="both")
+    ap.add_argument("--k-bytes", type=int, default=4096)
+    ap.add_argument("--core", type=int, default=None, help="pin to this core")
+    ap.add_argument("--no-census", action="store_true")
+    ap.add_argument("--batch-records", type=int, default=EngineOptions().batch_records)
+    args = ap.parse_args(argv)
+    if args.core is not None:
+        os.sched_setaffinity(0, {args.core})
+    options = EngineOptions(batch_records=args.batch_records)
+    matcher = load_matcher()
+    with open(args.capture, "rb", buffering=0) as f:     # page cache warm, as for the walk
+        while f.read(16 << 20):
+            pass
+    t = time.perf_counter()
+    warm(options, matcher, args.k_bytes, args.capture)
+    print(f"kernels loaded in {time.perf_counter() - t:.2f} s")
+    modes = ("flows", "scan") if args.mode == "both" else (args.mode,)
+    results = {m: [] for m in modes}
+    cen = None
+    for _ in range(args.repeat):
+        for m in modes:           # alternate, so load changes hit both alike
+            clock, packets, c = run_once(args.capture, options,
+                                         matcher if m == "scan" else None, args.k_bytes,
+                                         m == "scan" and not args.no_census and cen is None)
+            if c is not None:
+                cen = c
+                clock, packets, _ = run_once(args.capture, options, matcher, args.k_bytes,
+                                             False)
+            results[m].append(clock)
+    for m in modes:
+        report(f"minewatch {m}", results[m], packets)
+    if cen is not None:
+        print("\ninspection census (state of each packet's row when it is inspected):")
+        for name, v in zip(CENSUS_NAMES, cen):
+            print(f"  {name:12s} {int(v):>12d}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
