@@ -11,12 +11,17 @@ for each worker count, ``minewatch live -i vb --workers W`` starts, then
 packets) into va, then live gets SIGTERM. Figures:
 
   sent, sent/s      tcpreplay's own count and rate (its "Actual" and "Rated" lines)
-  received          packets live handed to its engines (its summary line)
-  veth dropped      packets vb itself dropped (its rx counter): past the
-                    kernel's backlog (net.core.netdev_max_backlog), before any
-                    packet socket sees them; not something live can see or count
+  received          packets live handed to its engines (its summary line). The
+                    kernel reassembles IPv4 fragments for the fanout group
+                    (detector/live/reassembly.py), so a fragmented datagram
+                    counts once: received < sent on captures with fragments
+  reasm fails       IPv4 fragments the kernel could not reassemble (ReasmFails
+                    of the namespace, from live's summary line)
+  veth dropped      vb's rx drop counter: frames no protocol of the stack took
+                    (802.3/LLC, VLAN tags without a VLAN device: packet sockets
+                    saw them first) and backlog overflows (net.core.netdev_max_backlog)
   ring dropped      packets the kernel dropped because a worker's ring was full
-                    (PACKET_STATISTICS); sent = veth dropped + received + ring dropped
+                    (PACKET_STATISTICS)
   received/s        received / tcpreplay's sending time: what live kept up with
 
 With --drain-ring-blocks B, each worker count runs once more with rings of B
@@ -144,11 +149,13 @@ def live_run(ns, capture, workers, args, tmp, drain=False):
     per_worker = [(int(w), int(p), int(d)) for w, p, d in
                   re.findall(r"worker (\d+): (\d+) packets (\d+) dropped", text)]
     received, dropped = int(summary.group(1)), int(summary.group(2))
+    fails = re.search(r"(\d+) IPv4 fragment reassembly failures", text)
     return {"workers": workers, "drain": drain, "drain_seconds": drain_s,
             "drain_per_s": received / drain_s if drain_s else None,
             "sent": sent, "send_seconds": seconds,
             "veth_rx": after[0] - before[0], "veth_dropped": after[1] - before[1],
             "sent_per_s": sent / seconds, "received": received, "dropped": dropped,
+            "reassembly_failures": int(fails.group(1)) if fails else None,
             "received_per_s": received / seconds,
             "drop_pct": 100.0 * dropped / max(1, received + dropped),  # of what reached vb
             "per_worker": [{"worker": w, "received": p, "dropped": d}
@@ -203,10 +210,10 @@ def main():
     load = os.getloadavg()[0]
     print(f"capture: {args.capture} ({scan['packets']} packets), {os.cpu_count()} cores, "
           f"load {load:.2f}, ring {args.ring_blocks} x {args.ring_block_size} B per worker")
-    print("| run | packets | sent/s (tcpreplay) | veth dropped | received | received/s "
-          "| ring dropped | drop % | per worker (received / ring dropped) |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    print(f"| minewatch scan (file) | {scan['packets']} | - | - | {scan['packets']} | "
+    print("| run | packets | sent/s (tcpreplay) | veth dropped | received | reasm fails "
+          "| received/s | ring dropped | drop % | per worker (received / ring dropped) |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(f"| minewatch scan (file) | {scan['packets']} | - | - | {scan['packets']} | - | "
           f"{rate(scan['packets_per_s'])} | - | - | - |")
     for r in rows:
         if r["drain"]:
@@ -215,7 +222,7 @@ def main():
                         for p in r["per_worker"])
         print(f"| minewatch live, {r['workers']} worker(s) | {r['sent']} | "
               f"{rate(r['sent_per_s'])} | {r['veth_dropped']} | {r['received']} | "
-              f"{rate(r['received_per_s'])} | "
+              f"{r['reassembly_failures']} | {rate(r['received_per_s'])} | "
               f"{r['dropped']} | {r['drop_pct']:.1f}% | {per} |")
     drains = [r for r in rows if r["drain"]]
     if drains:

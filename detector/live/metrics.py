@@ -55,12 +55,16 @@ class LiveCounters:
                 f"{self.total('active_flows')} active flows, {self.total('hits')} hits "
                 f"[{per_worker}]")
 
-    def summary_line(self, interface, elapsed_s):
+    def summary_line(self, interface, elapsed_s, reassembly_failures=None):
+        """The stop line; `reassembly_failures`: IPv4 fragments the kernel could not
+        reassemble meanwhile (reassembly.py), None when unknown."""
         per_worker = "; ".join(f"worker {w}: {self.get(w).packets} packets "
                                f"{self.get(w).drops} dropped" for w in range(self.workers))
-        return (f"{interface}: {self.total('packets')} packets, {self.total('drops')} dropped, "
-                f"{self.total('flows')} flows, {self.total('hits')} hits, {elapsed_s:.1f} s "
-                f"({per_worker})")
+        unreassembled = "" if reassembly_failures is None else \
+            f", {reassembly_failures} IPv4 fragment reassembly failures in the kernel"
+        return (f"{interface}: {self.total('packets')} packets, {self.total('drops')} dropped"
+                f"{unreassembled}, {self.total('flows')} flows, {self.total('hits')} hits, "
+                f"{elapsed_s:.1f} s ({per_worker})")
 
 
 METRICS = (   # name, type, help, WorkerCounters field (None: computed)

@@ -32,6 +32,7 @@ from ..pipeline import warm_up
 from ..scan_command import load_detectors
 from ..sinks.hit_writers import WRITERS
 from .metrics import LiveCounters, serve_metrics
+from .reassembly import reassembly_failures
 from .settings import LiveSettings
 from .worker import worker_main
 
@@ -254,6 +255,7 @@ def run_live(settings: LiveSettings, report=print, final_hits_sink=None):
         warm_up_kernels(detectors, settings.k_bytes)
         sup.install_signals()
         t0 = time.monotonic()
+        fails_at_start = reassembly_failures()
         sup.start(program, detectors)
         if settings.metrics_port is not None:
             serve_metrics(settings.metrics_port, sup.counters)
@@ -271,7 +273,10 @@ def run_live(settings: LiveSettings, report=print, final_hits_sink=None):
     finally:
         output.close()
     if not settings.quiet:
-        report(sup.counters.summary_line(settings.interface, time.monotonic() - t0))
+        fails = reassembly_failures()
+        fails = fails - fails_at_start if fails is not None and fails_at_start is not None \
+            else None
+        report(sup.counters.summary_line(settings.interface, time.monotonic() - t0, fails))
     for message in sup.errors:
         report(f"error: {message}")
     return 2 if sup.errors else 0

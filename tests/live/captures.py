@@ -56,3 +56,20 @@ def tls_miner_capture(path, sni, seed=7):
     mine(tl, rng, "10.20.0.5", 45000, "198.51.100.77", 443, T0_NS, end, jobs,
          Xmrig(rng.randrange(1 << 30)), sni=sni)
     tl.write(path)
+
+
+def fragments_capture(path):
+    """IPv4 fragments: one UDP datagram whole in 4 fragments, one missing its second
+    fragment (3 of 4 sent), and a packet that is not fragmented. Returns the frames."""
+    from scapy.all import IP, UDP, Ether, Raw, fragment, wrpcap
+
+    eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    whole = fragment(IP(src="10.40.0.1", dst="10.40.0.2", id=101) / UDP(sport=5000, dport=6000)
+                     / Raw(bytes(3000)), fragsize=800)
+    cut = fragment(IP(src="10.40.0.1", dst="10.40.0.2", id=102) / UDP(sport=5001, dport=6000)
+                   / Raw(bytes(3000)), fragsize=800)
+    assert len(whole) == len(cut) == 4
+    plain = IP(src="10.40.0.1", dst="10.40.0.2") / UDP(sport=5002, dport=6000) / Raw(b"x")
+    frames = [eth / f for f in whole] + [eth / f for f in cut[:1] + cut[2:]] + [eth / plain]
+    wrpcap(str(path), frames)
+    return len(frames)

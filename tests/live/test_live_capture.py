@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from tests.live.captures import mixed_capture, tls_miner_capture
+from tests.live.captures import fragments_capture, mixed_capture, tls_miner_capture
 from tests.live.harness import CLI, REPO, LiveRun, hit_key, scan_hits
 
 PCAPS = REPO / "pcaps"
@@ -190,6 +190,22 @@ def test_sighup_reloads_pool_lists(netns, tmp_path):
     assert (hit["client_ip"], hit["server_ip"], hit["server_port"]) == \
         ("10.20.0.5", "198.51.100.77", 443)
     assert hit["signatures"] == ["encrypted.sni"]
+
+
+def test_fragments_are_reassembled_by_the_kernel_and_failures_reported(netns, tmp_path):
+    """The fanout asks the kernel to reassemble IPv4 fragments (so they reach the
+    worker that has their flow): a whole datagram counts once, and a datagram that
+    cannot be completed is reported as a reassembly failure, not silently lost."""
+    capture = tmp_path / "fragments.pcap"
+    assert fragments_capture(capture) == 8
+    netns.exec_check("sysctl", "-qw", "net.ipv4.ipfrag_time=1")    # expire the cut one soon
+    live = LiveRun(netns, tmp_path)
+    assert netns.replay([capture]) == 8
+    time.sleep(3.0)
+    assert live.stop() == 0, live.err_text()
+    assert live.summary() == (2, 0)          # the whole datagram and the plain packet
+    assert re.search(r"vb: 2 packets, 0 dropped, 1 IPv4 fragment reassembly failures in "
+                     r"the kernel, 2 flows", live.err_text()), live.err_text()
 
 
 def test_status_line_and_prometheus_metrics(netns, tmp_path, mixed):
