@@ -152,17 +152,24 @@ def test_sighup_reloads_signatures(netns, tmp_path):
     (sigs / "xmrig.yaml").unlink()
     monero = PCAPS / "peafowl" / "monero.pcap"
     live = LiveRun(netns, tmp_path, "--signatures", sigs, "--idle-timeout", "1")
-    netns.replay([monero])
-    time.sleep(3.0)                               # the flow ends (idle) with no hit
+    final = hits_only_after_reload(netns, live, monero,
+                                   lambda: (sigs / "xmrig.yaml").write_text(xmrig))
+    assert [h["variant"] for h in final] == ["xmrig"]
+
+
+def hits_only_after_reload(netns, live, capture, change):
+    """Replay `capture` (its flow ends idle with no hit), `change()` the signature
+    directory, SIGHUP, replay again; the final hits of the second replay."""
+    netns.replay([capture])
+    time.sleep(3.0)
     assert live.hits() == []
-    (sigs / "xmrig.yaml").write_text(xmrig)
+    change()
     live.signal(signal.SIGHUP)
     time.sleep(1.0)
-    netns.replay([monero])
-    live.wait_for(lambda: ended(live.hits()), "a hit with the reloaded signatures",
-                  timeout=10)
+    netns.replay([capture])
+    live.wait_for(lambda: ended(live.hits()), "a hit after the reload", timeout=10)
     assert live.stop() == 0
-    assert [h["variant"] for h in ended(live.hits())] == ["xmrig"]
+    return ended(live.hits())
 
 
 def test_sighup_reloads_pool_lists(netns, tmp_path):
@@ -170,21 +177,12 @@ def test_sighup_reloads_pool_lists(netns, tmp_path):
     shutil.copytree(REPO / "signatures", sigs)
     miner = tmp_path / "tls-miner.pcap"
     tls_miner_capture(miner, sni="eu.newpool-example.org")
-    live = LiveRun(netns, tmp_path, "--signatures", sigs, "--idle-timeout", "1")
-    netns.replay([miner])
-    time.sleep(3.0)                               # the flow ends (idle): no name, no hit
-    assert live.hits() == []
     pools = sigs / "pools.yaml"
-    pools.write_text(pools.read_text().replace("domains:\n", (
-        "domains:\n  - suffix: newpool-example.org\n    pool: newpool\n"
-        "    source: this test\n    date: 2026-11-24\n"), 1))
-    live.signal(signal.SIGHUP)
-    time.sleep(1.0)
-    netns.replay([miner])
-    live.wait_for(lambda: ended(live.hits()), "a hit with the reloaded pool list",
-                  timeout=10)
-    assert live.stop() == 0
-    [hit] = ended(live.hits())
+    live = LiveRun(netns, tmp_path, "--signatures", sigs, "--idle-timeout", "1")
+    [hit] = hits_only_after_reload(netns, live, miner, lambda: pools.write_text(
+        pools.read_text().replace("domains:\n", (
+            "domains:\n  - suffix: newpool-example.org\n    pool: newpool\n"
+            "    source: this test\n    date: 2026-11-24\n"), 1)))
     assert (hit["variant"], hit["pool"], hit["sni"]) == \
         ("encrypted", "newpool", "eu.newpool-example.org")
     assert (hit["client_ip"], hit["server_ip"], hit["server_port"]) == \
