@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from .hits import encrypted_hit_record
-from .pool_names import PoolNames
+from .pool_names import PoolNames, applies
 from .sinks.flow_records import AddressCache
 from .timing import features
 
@@ -169,22 +169,23 @@ class EncryptedDetector:
             signals.add(signal)
             evidence.append({"signal": signal, **detail})
 
+        client = flow["client_ip"]
         entry = self.pools.name_match(intel.sni)
-        if entry is not None:
+        if applies(entry, client):
             add("sni", name=intel.sni, pool=entry.get("pool"), source=entry.get("source"))
         if intel.proxy_host:
             entry = self.pools.name_match(intel.proxy_host)
-            if entry is not None:
+            if applies(entry, client):
                 add("proxy", name=intel.proxy_host, pool=entry.get("pool"),
                     source=entry.get("source"))
         else:
-            for name in self.dns.names(flow["client_ip"], flow["server_ip"], first_ns):
+            for name in self.dns.names(client, flow["server_ip"], first_ns):
                 entry = self.pools.name_match(name)
-                if entry is not None:
+                if applies(entry, client):
                     add("dns", name=name, pool=entry.get("pool"), source=entry.get("source"))
                     break
             entry = self.pools.address_match(flow["server_ip"])
-            if entry is not None:
+            if applies(entry, client):
                 add("pool_ip", address=flow["server_ip"], pool=entry.get("pool"),
                     source=entry.get("source"))
             if flow["server_ip"] in self.learned_ips:

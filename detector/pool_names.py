@@ -9,7 +9,11 @@ hand such flows to the slow path; `harvest` reads the URLs out of their first
 bytes, and from then on the host counts as a pool name for the rest of the
 capture (or live run): a TLS server name under it, a DNS answer for it, a
 proxy asked for it, or its address when the URL gave an address literal.
-Evidence names the flow and frame the URL came from.
+Evidence names the flow and frame the URL came from. A learned host counts
+only for the client of the flow that carried the URL (the device that fetched
+its own configuration and then mines): a web page that merely mentions
+`stratum+tcp://some.popular.site` must not turn everybody's visits to that
+site into pool traffic. `applies(entry, client)` says whether it counts.
 
 `PoolNames` answers like a PoolList (`name_match`, `address_match`, `ja4`),
 remembers verdicts (a network asks for the same few names all day), and is
@@ -29,6 +33,13 @@ STRATUM_URL = re.compile(
     rb"(?::(\d{1,5}))?", re.I)
 LEARNED_LIMIT = 4096
 MEMO_LIMIT = 65536
+CLIENTS_PER_HOST = 64      # clients a learned host counts for (the latest ones)
+
+
+def applies(entry, client):
+    """Whether a pool entry counts for a flow of `client`: list entries always,
+    learned hosts only for the clients whose traffic carried their URL."""
+    return entry is not None and ("clients" not in entry or client in entry["clients"])
 
 
 def address_key(text):
@@ -117,16 +128,25 @@ class PoolNames:
     def address_match(self, address):
         return self.pools.address_match(address) or self.learned.get(address)
 
-    def harvest(self, data: bytes, flow_id: int, frame: int):
-        """Learn the hosts of the stratum URLs in `data` (bytes of flow `flow_id`)."""
+    def harvest(self, data: bytes, flow_id: int, frame: int, client: str):
+        """Learn the hosts of the stratum URLs in `data` (bytes of flow `flow_id`, whose
+        client is `client`)."""
         for scheme, host, port in stratum_urls(data):
-            if host in self.learned or self.pools.name_match(host) is not None \
+            if self.pools.name_match(host) is not None \
                     or self.pools.address_match(host) is not None:
+                continue
+            known = self.learned.get(host)
+            if known is not None:                  # another client with the same config
+                clients = known["clients"]
+                clients.pop(client, None)
+                clients[client] = None
+                while len(clients) > CLIENTS_PER_HOST:
+                    clients.pop(next(iter(clients)))
                 continue
             where = f"[{host}]" if ":" in host else host
             url = f"{scheme}://{where}" + (f":{port}" if port else "")
             self._add(host, {"pool": host, "source": f"{url} in flow {flow_id}, frame {frame}",
-                             "flow_id": flow_id})
+                             "flow_id": flow_id, "clients": {client: None}})
 
     def _add(self, host, entry):
         self.learned[host] = entry

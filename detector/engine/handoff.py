@@ -58,7 +58,8 @@ class TrackedFlow:
     next_pos: list = field(default_factory=lambda: [0, 0])   # stream position fed up to
     held: list = field(default_factory=lambda: [{}, {}])     # pos -> (bytes, frame, ts_ns)
     start_ts: str | None = None         # first_ts of the flow's first reported record
-    reads_urls: bool = False            # a pool-url signature fired: harvest stratum URLs
+    url_client: str | None = None       # a pool-url signature fired: the client whose
+                                        # later flows the stratum URLs read here name
 
     def in_order(self, d, pos, data, frame, ts_ns, flush=False):
         """The bytes of direction `d` that are now in stream order, as [(bytes, frame,
@@ -109,7 +110,7 @@ class Handoff:
         for (fid, row, kind, direction, frame, ts_ns, pos, off, length, name_at,
              name_len) in zip(*columns):
             if kind == EV_FIRED:
-                self.on_match(fid, row, arena[off:off + length])
+                self.on_match(fid, row, arena[off:off + length], rows)
                 continue
             if kind == EV_HELLO:
                 self.intel.on_hello(fid, raw[off:off + length],
@@ -133,12 +134,14 @@ class Handoff:
                 continue
             self.on_update(tracked, direction, raw[off:off + length], frame, ts_ns, pos)
 
-    def on_match(self, fid, row, fired_words):
+    def on_match(self, fid, row, fired_words, rows=None):
         bits = np.unpackbits(fired_words, bitorder="little")
         ids = [self.signature_ids[j] for j in np.flatnonzero(bits) if j < len(self.signature_ids)]
-        self.flows[fid] = TrackedFlow(fid, row, MiningSession(max_line_bytes=self.max_line_bytes),
-                                      ids, reads_urls=any(i.startswith(URL_SIGNATURES)
-                                                          for i in ids))
+        tracked = TrackedFlow(fid, row, MiningSession(max_line_bytes=self.max_line_bytes), ids)
+        if any(i.startswith(URL_SIGNATURES) for i in ids) and rows is not None:
+            tracked.url_client = self.addresses.text(int(rows[row]["client_hi"]),
+                                                     int(rows[row]["client_lo"]))
+        self.flows[fid] = tracked
 
     def on_update(self, tracked, direction, data, frame, ts_ns, stream_pos=None):
         """Bytes of one direction at `stream_pos` (None: right after the last ones)."""
@@ -152,8 +155,8 @@ class Handoff:
                 return                        # let go
 
     def feed(self, tracked, direction, data, frame, ts_ns):
-        if tracked.reads_urls and self.names is not None:
-            self.names.harvest(data, tracked.flow_id, frame)
+        if tracked.url_client is not None and self.names is not None:
+            self.names.harvest(data, tracked.flow_id, frame, tracked.url_client)
         tracked.session.feed(DIRECTION_NAMES[direction], data, frame, ts_ns)
         tracked.bytes_fed[direction] += len(data)
         if not tracked.detected and tracked.session.is_mining:

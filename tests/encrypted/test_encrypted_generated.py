@@ -143,8 +143,10 @@ def test_pool_named_by_a_stratum_url_in_clear(tls_corpus, detectors):
     folder, truths = tls_corpus
     hits = [h for hs in hits_by_client(folder, "config_url.pcap", detectors).values()
             for h in hs]
+    # exactly the truth: 10.14.0.52 never fetched the config, its session stays unnamed
     assert {(h["client_ip"], h["client_port"], h["server_ip"], h["server_port"])
             for h in hits} == truth_keys(truths["config_url.pcap"])
+    assert {h["client_ip"] for h in hits} == {"10.14.0.51"}
     source = "stratum+tls://xmr.newpool-example.net:443 in flow 1, frame 6"
     by_port = {h["client_port"]: h for h in hits}
     first, second = by_port[47001], by_port[47002]

@@ -274,24 +274,29 @@ def test_stratum_urls_in_text():
 
 
 def test_pool_names_learn_hosts_and_addresses():
-    from detector.pool_names import PoolNames, address_key
+    from detector.pool_names import PoolNames, address_key, applies
     names = PoolNames(PoolList.load(), limit=2)
     forgotten = []
     names.on_learn.append(lambda: forgotten.append(1))
     assert names.name_match("eu.newpool.example") is None            # remembered as None
-    names.harvest(b"stratum+tcp://newpool.example:3333", flow_id=4, frame=9)
+    names.harvest(b"stratum+tcp://newpool.example:3333", flow_id=4, frame=9, client="10.0.0.7")
     entry = names.name_match("eu.newpool.example")                    # memo cleared
     assert entry["pool"] == "newpool.example"
     assert entry["source"] == "stratum+tcp://newpool.example:3333 in flow 4, frame 9"
-    assert names.name_match("xmr-eu1.nanopool.org")["pool"] == "nanopool"   # the list first
-    names.harvest(b"stratum+tcp://xmr-eu1.nanopool.org:14433", 5, 1)     # listed: not learned
-    names.harvest(b"stratum+ssl://192.0.2.77:443", 5, 2)
+    # a learned host counts for the client that fetched the URL, not for everybody
+    assert applies(entry, "10.0.0.7") and not applies(entry, "10.0.0.8")
+    names.harvest(b"stratum+ssl://newpool.example:443", 8, 2, "10.0.0.8")   # a second device
+    assert applies(entry, "10.0.0.8") and len(forgotten) == 1
+    listed = names.name_match("xmr-eu1.nanopool.org")
+    assert listed["pool"] == "nanopool" and applies(listed, "10.9.9.9")    # the list: everyone
+    names.harvest(b"stratum+tcp://xmr-eu1.nanopool.org:14433", 5, 1, "10.0.0.7")   # listed
+    names.harvest(b"stratum+ssl://192.0.2.77:443", 5, 2, "10.0.0.7")
     assert address_key("192.0.2.77") in names.address_keys
     assert names.address_match("192.0.2.77")["pool"] == "192.0.2.77"
-    names.harvest(b"stratum+tcp://third.example", 6, 3)                # bounded: oldest out
+    names.harvest(b"stratum+tcp://third.example", 6, 3, "10.0.0.7")    # bounded: oldest out
     assert list(names.learned) == ["192.0.2.77", "third.example"]
     assert names.name_match("eu.newpool.example") is None
-    names.harvest(b"stratum+tcp://fourth.example", 7, 1)
+    names.harvest(b"stratum+tcp://fourth.example", 7, 1, "10.0.0.7")
     assert address_key("192.0.2.77") not in names.address_keys
     assert len(forgotten) == 4
     reloaded = names.with_pools(PoolList.load())

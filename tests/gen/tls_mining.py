@@ -509,7 +509,9 @@ def tls_bulk(path, seed=206):
 def config_url(path, seed=105):
     """A miner's config.json fetched over plain HTTP names the pool by a stratum URL;
     then two short TLS sessions to it (two minutes: too short for timing), one with
-    SNI, one found through the DNS answer for the URL's host."""
+    SNI, one found through the DNS answer for the URL's host. Another device, which
+    never fetched the config, makes one short TLS request to the same host (SNI, no
+    ALPN): the URL taught nothing about that device, so it is not a truth flow."""
     rng = random.Random(seed)
     tl = Timeline()
     host, server = "xmr.newpool-example.net", "203.0.113.120"
@@ -532,6 +534,12 @@ def config_url(path, seed=105):
         jobs = job_schedule(rng, start, end)
         truth.append(mine(tl, rng, client, 47001 + i, server, 443, start, end, jobs,
                           Xmrig(rng.randrange(1 << 30)), sni=sni, share_mean_s=15))
+    conn, wire, t = tls_session(tl, rng, "10.14.0.52", 47100, server, 443, T0_NS + 100 * S,
+                                sni=host)
+    for _ in range(3):
+        t = wire.send(t + 40 * MS, True, b'{"id":1,"method":"status"}\n')
+        t = wire.send(t + 2 * MS, False, b'{"id":1,"result":{"status":"OK"}}\n')
+    conn.close(t + S)
     tl.write(path)
     return truth
 
