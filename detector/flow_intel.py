@@ -1,13 +1,14 @@
 """What stays visible of encrypted and proxied flows: names, fingerprints, proxy targets.
 
-Fed by the engine's rare events (engine/handoff.py): EV_PEEK carries the first
-client bytes of a flow that opened with a TLS handshake or a proxy request,
-EV_DNS one DNS answer datagram. Nothing here runs per packet of ordinary
-flows, and everything is bounded:
+Fed by the engine's rare events (engine/handoff.py): EV_HELLO carries the
+ClientHello record of a flow that opened with TLS and where its server name
+is, EV_PEEK the first client bytes of a flow that opened with a proxy
+request, EV_DNS one DNS answer datagram. Nothing here runs per packet of
+ordinary flows, and everything is bounded:
 
-- `Peek` buffers at most MAX_PEEK_BYTES of one client stream until the
-  proxy request and/or the ClientHello are complete, then says "done" (the
-  engine stops sending).
+- `Peek` buffers at most MAX_PEEK_BYTES of one proxied client stream until
+  the proxy request and the ClientHello behind it are complete, then says
+  "done" (the engine stops sending).
 - `IntelTable` keeps one FlowIntel per live flow (dropped when the flow
   ends), at most `limit` of them.
 - `DnsCache` remembers (client, address) -> names for the answer's TTL,

@@ -144,13 +144,8 @@ class FlowEngine:
     def advance(self, now_ns):
         """Move the clock to `now_ns` without records; yield the flows idle by then."""
         rows, index, lru_prev, lru_next, free_rows, _frag, meta, _sync = self.table
-        while True:
-            more = expire_idle(rows, index, lru_prev, lru_next, free_rows, meta, self.out,
-                               now_ns)
-            if meta[META_OUT_N]:
-                yield self.out[:meta[META_OUT_N]].copy()
-            if not more:
-                return
+        yield from self._drain(lambda: expire_idle(rows, index, lru_prev, lru_next, free_rows,
+                                                   meta, self.out, now_ns))
 
     @property
     def live_flows(self):
@@ -159,12 +154,17 @@ class FlowEngine:
     def finish(self, reason=END_EOF):
         """Emit every live flow (end of capture, shutdown)."""
         rows, index, lru_prev, lru_next, free_rows, _frag, meta, _sync = self.table
+        yield from self._drain(lambda: flush_flows(rows, index, lru_prev, lru_next, free_rows,
+                                                   meta, self.out, reason))
+
+    def _drain(self, step):
+        """Call `step` (a kernel that writes ended flows to self.out and returns nonzero
+        while more are left) until it is done; yield what each call wrote."""
         while True:
-            left = flush_flows(rows, index, lru_prev, lru_next, free_rows, meta, self.out,
-                               reason)
-            if meta[META_OUT_N]:
-                yield self.out[:meta[META_OUT_N]].copy()
-            if left == 0:
+            more = step()
+            if self.meta[META_OUT_N]:
+                yield self.out[:self.meta[META_OUT_N]].copy()
+            if not more:
                 return
 
     def fill_stats(self, stats: CaptureStats):

@@ -26,7 +26,7 @@ import ipaddress
 import re
 from collections import OrderedDict
 
-from .pools import valid_domain
+from .pools import suffix_entry, valid_domain
 
 STRATUM_URL = re.compile(
     rb"(stratum2?\+(?:tcp|ssl|tls))://(\[[0-9a-f:.]+\]|[a-z0-9][a-z0-9.\-]{0,252})"
@@ -111,19 +111,11 @@ class PoolNames:
             return None
         entry = self.memo.get(name, False)
         if entry is False:
-            entry = self.pools.name_match(name) or self._learned_name(name)
+            entry = self.pools.name_match(name) or suffix_entry(self.learned, name)
             if len(self.memo) >= MEMO_LIMIT:
                 self.memo.clear()
             self.memo[name] = entry
         return entry
-
-    def _learned_name(self, name):
-        parts = name.lower().rstrip(".").split(".")
-        for k in range(len(parts)):
-            entry = self.learned.get(".".join(parts[k:]))
-            if entry is not None:
-                return entry
-        return None
 
     def address_match(self, address):
         return self.pools.address_match(address) or self.learned.get(address)

@@ -48,18 +48,22 @@ class PoolList:
 
     def name_match(self, name):
         """The entry whose suffix is `name` or a parent domain of it, else None."""
-        if not name:
-            return None
-        name = name.lower().rstrip(".")
-        parts = name.split(".")
-        for k in range(len(parts)):
-            entry = self.domains.get(".".join(parts[k:]))
-            if entry is not None:
-                return entry
-        return None
+        return suffix_entry(self.domains, name)
 
     def address_match(self, address):
         return self.addresses.get(address)
+
+
+def suffix_entry(table, name):
+    """table[s] for the longest s that is `name` or a parent domain of it, else None."""
+    if not name:
+        return None
+    parts = name.lower().rstrip(".").split(".")
+    for k in range(len(parts)):
+        entry = table.get(".".join(parts[k:]))
+        if entry is not None:
+            return entry
+    return None
 
 
 def valid_domain(name):

@@ -125,9 +125,8 @@ class Handoff:
                 wire_name = raw[off + name_at:off + name_at + name_len]
                 if self.dns.wants(wire_name) and rows is not None \
                         and rows[row]["flow_id"] == fid:
-                    client = self.addresses.text(int(rows[row]["client_hi"]),
-                                                 int(rows[row]["client_lo"]))
-                    self.dns.on_response(client, raw[off:off + length], ts_ns)
+                    self.dns.on_response(self.client_text(rows, row), raw[off:off + length],
+                                         ts_ns)
                 continue
             tracked = self.flows.get(fid)
             if tracked is None:
@@ -139,9 +138,12 @@ class Handoff:
         ids = [self.signature_ids[j] for j in np.flatnonzero(bits) if j < len(self.signature_ids)]
         tracked = TrackedFlow(fid, row, MiningSession(max_line_bytes=self.max_line_bytes), ids)
         if any(i.startswith(URL_SIGNATURES) for i in ids) and rows is not None:
-            tracked.url_client = self.addresses.text(int(rows[row]["client_hi"]),
-                                                     int(rows[row]["client_lo"]))
+            tracked.url_client = self.client_text(rows, row)
         self.flows[fid] = tracked
+
+    def client_text(self, rows, row):
+        """The client address of the flow in `rows[row]`, as text."""
+        return self.addresses.text(int(rows[row]["client_hi"]), int(rows[row]["client_lo"]))
 
     def on_update(self, tracked, direction, data, frame, ts_ns, stream_pos=None):
         """Bytes of one direction at `stream_pos` (None: right after the last ones)."""
