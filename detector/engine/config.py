@@ -13,3 +13,9 @@ JIT_OPTIONS = {"cache": True, "nogil": True, "boundscheck": False}
 def kernel(fn):
     """Decorate a hot-path function: @njit with the project's flags."""
     return njit(**JIT_OPTIONS)(fn)
+
+
+def small_kernel(fn):
+    """A kernel helper called many times per record: inlined into its callers (numba IR),
+    since a call that passes array arguments costs more than a short body."""
+    return njit(inline="always", **JIT_OPTIONS)(fn)

@@ -12,7 +12,7 @@ row = piece[0] value[0] piece[1] value[1] ... value[n-1] piece[n].
 
 import numpy as np
 
-from ..engine.config import kernel
+from ..engine.config import kernel, small_kernel
 from ..engine.dtypes import END_REASONS
 from .flow_records import FIELDS, flag_text, transport_text, tunnel_text
 
@@ -20,6 +20,7 @@ from .flow_records import FIELDS, flag_text, transport_text, tunnel_text
 STRING_FIELDS = {"transport", "client_ip", "server_ip", "first_ts", "last_ts", "tunnel",
                  "tcp_flags_c2s", "tcp_flags_s2c", "end_reason"}
 MAX_ROW_BYTES = 1024   # the longest row (two IPv6 addresses, every field at its max) is < 700
+COPY_WORD = 8          # put_text copies in chunks of this many bytes
 HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
 
 
@@ -28,7 +29,8 @@ class StringTable:
 
     def __init__(self, texts):
         raw = [t.encode() for t in texts]
-        self.data = np.zeros((len(raw), max(1, max(map(len, raw)))), np.uint8)
+        width = -(-max(1, max(map(len, raw))) // COPY_WORD) * COPY_WORD   # whole words
+        self.data = np.zeros((len(raw), width), np.uint8)
         self.length = np.zeros(len(raw), np.int64)
         for i, b in enumerate(raw):
             self.data[i, :len(b)] = np.frombuffer(b, np.uint8)
@@ -77,18 +79,29 @@ class FlowTextFormatter:
         return self.out[:n].tobytes()
 
 
-@kernel
+@small_kernel
 def put_text(out, pos, table, length, code):
-    """Copy entry `code` of a StringTable to out[pos:]; return the new position."""
-    for i in range(length[code]):
-        out[pos + i] = table[code, i]
-    return pos + length[code]
+    """Copy entry `code` of a StringTable to out[pos:]; return the new position.
+
+    Copies whole COPY_WORD-byte chunks (table rows are padded to them): up to
+    COPY_WORD - 1 bytes past the entry are written, then overwritten by what
+    follows (`out` keeps MAX_ROW_BYTES per row, rows are far shorter).
+    A fixed-length inner loop compiles to word moves; a byte loop of
+    variable length was most of the formatting time."""
+    n = length[code]
+    entry = table[code]
+    c = 0
+    while c < n:
+        for j in range(COPY_WORD):
+            out[pos + c + j] = entry[c + j]
+        c += COPY_WORD
+    return pos + n
 
 
 POW10 = np.array([10 ** k for k in range(20)], np.uint64)
 
 
-@kernel
+@small_kernel
 def put_uint(out, pos, v, min_digits):
     """Decimal digits of v >= 0 (at least min_digits, zero padded)."""
     v = np.uint64(v)
@@ -102,14 +115,14 @@ def put_uint(out, pos, v, min_digits):
     return pos + n
 
 
-@kernel
+@small_kernel
 def ipv6_group(hi, lo, k):
     """16-bit group k (0..7) of the address (hi, lo)."""
     word = hi if k < 4 else lo
     return np.int64((word >> np.uint64(48 - 16 * (k % 4))) & np.uint64(0xFFFF))
 
 
-@kernel
+@small_kernel
 def put_ip(out, pos, hi, lo):
     """Dotted IPv4 for ::ffff:a.b.c.d, else RFC 5952 IPv6 (longest zero run as '::')."""
     if hi == 0 and (lo >> np.uint64(32)) == np.uint64(0xFFFF):
@@ -154,7 +167,7 @@ def put_ip(out, pos, hi, lo):
     return pos
 
 
-@kernel
+@small_kernel
 def put_date(out, pos, days):
     """Days since the epoch as YYYY-MM-DD (proleptic Gregorian, UTC)."""
     # civil_from_days (H. Hinnant, 'chrono-compatible low-level date algorithms')
@@ -176,7 +189,7 @@ def put_date(out, pos, days):
     return put_uint(out, pos + 1, d, 2)
 
 
-@kernel
+@small_kernel
 def put_iso_ns(out, pos, ts_ns, day_cache):
     """ISO 8601 UTC with nanoseconds: 2020-02-07T21:03:54.258190000Z.
 
@@ -210,7 +223,7 @@ def put_iso_ns(out, pos, ts_ns, day_cache):
     return pos + 1
 
 
-@kernel
+@small_kernel
 def put_seconds(out, pos, ns):
     """ns >= 0 as seconds like Python's repr of round(ns / 1e9, 9): 57.74692, 0.0."""
     pos = put_uint(out, pos, ns // 1_000_000_000, 1)
