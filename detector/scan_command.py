@@ -5,8 +5,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from .engine.dtypes import END_ACTIVE
 from .encrypted import EncryptedDetector
 from .engine.handoff import Inspector
@@ -128,35 +126,35 @@ class CaptureScan:
     def _report_ended(self, ended):
         handoff = self.inspector.handoff
         ids = ended["flow_id"].tolist()
-        tracked_ids = [fid for fid in ids if fid in handoff.flows]
+        final = (ended["end_reason"] != END_ACTIVE).tolist()
+        tracked_rows = [k for k, fid in enumerate(ids) if fid in handoff.flows]
         detected = set()
-        if tracked_ids:
-            sub = ended[np.isin(ended["flow_id"], tracked_ids)]
-            for flow_arr, flow in zip(sub, self.formatter.records(sub)):
-                final = int(flow_arr["end_reason"]) != END_ACTIVE
-                for tracked in handoff.on_expire([flow["flow_id"]], final):
+        if tracked_rows:
+            sub = ended[tracked_rows]
+            for k, flow in zip(tracked_rows, self.formatter.records(sub)):
+                for tracked in handoff.on_expire([ids[k]], final[k]):
                     if not tracked.detected:
                         continue
                     detected.add(tracked.flow_id)
                     hit = hit_record(flow, tracked, str(self.path),
-                                     STATE_ENDED if final else STATE_UPDATED,
+                                     STATE_ENDED if final[k] else STATE_UPDATED,
                                      handoff.intel.get(tracked.flow_id))
                     self.encrypted.learn(hit)
-                    if final and self.keep_hits:
+                    if final[k] and self.keep_hits:
                         self.result.hits.append(hit)
                     self.sink(hit)
-        self._report_encrypted(ended, detected)
+        self._report_encrypted(ended, ids, final, detected)
 
-    def _report_encrypted(self, ended, detected):
-        """Flows with names or fingerprints (TLS, proxies) that no parser claimed."""
+    def _report_encrypted(self, ended, ids, final, detected):
+        """Flows with names or fingerprints (TLS, proxies) that no parser claimed; `ids`
+        and `final` are the flow_id and ended-for-good of each row of `ended`."""
         intel = self.inspector.handoff.intel
         if not (intel.flows or intel.peeks):
             return
-        final = ended[ended["end_reason"] != END_ACTIVE]   # scored once, when the flow ends
-        final_ids = final["flow_id"].tolist()
+        final_ids = [fid for fid, done in zip(ids, final) if done]   # scored once, at the end
         known = intel.known(final_ids) - detected
         if known:
-            sub = final[np.isin(final["flow_id"], list(known))]
+            sub = ended[[k for k, fid in enumerate(ids) if final[k] and fid in known]]
             for hit in self.encrypted.on_ended(sub, self.formatter, str(self.path),
                                                STATE_ENDED):
                 if self.keep_hits:

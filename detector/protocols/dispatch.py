@@ -2,20 +2,49 @@
 
 Order matters because dialects share method names (``mining.subscribe`` is
 used by Bitcoin stratum, ZIP 301, EthereumStratum and KawPow): dialect-specific
-shapes are tried before the generic Stratum V1 parser. A reply nobody
-recognises comes back as a generic ``reply`` message (variant None), which the
-session only uses to pair with its request (it also carries the BIP 22
-reading of the reply, used when the request was ``submitblock``).
+shapes are tried before the generic Stratum V1 parser. Each parser module
+declares the methods it accepts per direction (``METHODS``) and whether it
+reads replies (``READS_REPLIES``), so a message goes only to the parsers that
+can accept it: on a mining flow every packet is parsed, and trying all six
+parsers on each was most of the slow path's time. Dialects recognise replies by a
+list or object result (subscribe results, jobs, work); the share replies, plain
+true/false, skip them. A reply nobody recognises
+comes back as a generic ``reply`` message (variant None), which the session
+only uses to pair with its request (it also carries the BIP 22 reading of the
+reply, used when the request was ``submitblock``).
 """
 
 from __future__ import annotations
 
 from . import ethproxy, ethstratum, http_mining, kawpow, stratum_v1, xmrig, zcash
-from .jsonrpc import coerce_message, is_request, reply_ok
+from .jsonrpc import coerce_message, reply_ok
 from .message import KIND_REPLY, TOCLIENT, WEAK, MiningMessage, message_id
 
-PARSERS = (ethstratum.parse, zcash.parse, kawpow.parse, xmrig.parse, ethproxy.parse,
-           stratum_v1.parse)
+DIALECTS = (ethstratum, zcash, kawpow, xmrig, ethproxy, stratum_v1)   # most specific first
+
+
+def _routes():
+    """(direction, method) -> the parse functions that accept it, in DIALECTS order."""
+    routes = {}
+    for dialect in DIALECTS:
+        for direction, methods in dialect.METHODS.items():
+            for method in methods:
+                routes.setdefault((direction, method), []).append(dialect.parse)
+    return {key: tuple(parsers) for key, parsers in routes.items()}
+
+
+ROUTES = _routes()
+REPLY_PARSERS = tuple(d.parse for d in DIALECTS if d.READS_REPLIES)
+
+
+def parsers_for(obj: dict, direction: str) -> tuple:
+    """The dialect parsers that may accept `obj` in `direction`, in order."""
+    method = obj.get("method")
+    if isinstance(method, str):
+        return ROUTES.get((direction, method), ())
+    if isinstance(obj.get("result"), (list, dict)):
+        return REPLY_PARSERS
+    return ()         # true/false/null results (share replies): only pairing needs them
 
 
 def parse_json(message: dict | bytes, direction: str) -> MiningMessage | None:
@@ -23,11 +52,12 @@ def parse_json(message: dict | bytes, direction: str) -> MiningMessage | None:
     obj = coerce_message(message)
     if obj is None:
         return None
-    for parse in PARSERS:
+    for parse in parsers_for(obj, direction):
         msg = parse(obj, direction)
         if msg is not None:
             return msg
-    if direction == TOCLIENT and not is_request(obj) and ("result" in obj or "error" in obj):
+    if (direction == TOCLIENT and not isinstance(obj.get("method"), str)
+            and ("result" in obj or "error" in obj)):
         return MiningMessage(kind=KIND_REPLY, variant=None, strength=WEAK, direction=direction,
                              signature="jsonrpc.reply", msg_id=message_id(obj), is_reply=True,
                              result_ok=reply_ok(obj),

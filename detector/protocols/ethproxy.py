@@ -23,6 +23,12 @@ HASH_HEX = 64
 NONCE_HEX = 16
 ALGORITHM = "ethash"
 
+# the methods parse() can accept per direction, and whether it reads replies
+# (no string method): dispatch routes a message only to the parsers that name it
+METHODS = {TOSERVER: (ETH_SUBMIT_LOGIN, ETH_GET_WORK, ETH_SUBMIT_WORK, ETH_SUBMIT_HASHRATE),
+           TOCLIENT: ()}
+READS_REPLIES = True
+
 
 def _msg(kind, strength, direction, sig, obj, **fields) -> MiningMessage:
     return MiningMessage(kind=kind, variant=ETHPROXY, strength=strength, direction=direction,

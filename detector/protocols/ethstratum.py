@@ -28,6 +28,12 @@ MINING_BYE = "mining.bye"
 MINING_HASHRATE = "mining.hashrate"
 HASH_HEX = 64
 
+# the methods parse() can accept per direction, and whether it reads replies
+# (no string method): dispatch routes a message only to the parsers that name it
+METHODS = {TOSERVER: (MINING_SUBSCRIBE, MINING_HELLO, MINING_NOOP, MINING_HASHRATE),
+           TOCLIENT: (MINING_NOTIFY, MINING_SET, MINING_BYE)}
+READS_REPLIES = True
+
 
 def _msg(kind, strength, direction, sig, obj, variant=ETHEREUMSTRATUM_1, **fields):
     return MiningMessage(kind=kind, variant=variant, strength=strength, direction=direction,

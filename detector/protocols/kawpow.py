@@ -20,6 +20,11 @@ HASH_HEX = 64
 NONCE_HEX = 16
 ALGORITHM = "kawpow"
 
+# the methods parse() can accept per direction, and whether it reads replies
+# (no string method): dispatch routes a message only to the parsers that name it
+METHODS = {TOSERVER: (MINING_SUBMIT,), TOCLIENT: (MINING_NOTIFY,)}
+READS_REPLIES = False
+
 
 def _hash(value) -> bool:
     return is_hex(value, HASH_HEX) or is_hex(value, HASH_HEX, prefixed=True)

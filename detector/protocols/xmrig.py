@@ -29,6 +29,11 @@ SEED_HASH_HEX = 64
 KNOWN_AGENT_PREFIXES = ("xmrig", "xmr-stak", "srbminer", "xmr/", "xmrig-proxy",
                         "teamredminer", "cast_xmr", "jce", "wildrig", "lolminer")
 
+# the methods parse() can accept per direction, and whether it reads replies
+# (no string method): dispatch routes a message only to the parsers that name it
+METHODS = {TOSERVER: (METHOD_LOGIN, METHOD_SUBMIT, METHOD_KEEPALIVED), TOCLIENT: (METHOD_JOB,)}
+READS_REPLIES = True
+
 
 def _msg(kind, strength, direction, sig, obj, **fields) -> MiningMessage:
     return MiningMessage(kind=kind, variant=XMRIG, strength=strength, direction=direction,

@@ -27,6 +27,11 @@ SUBMIT_PARAMS = 5           # worker, job_id, time, NONCE_2, solution
 SOLUTION_MIN_HEX = 200      # any Equihash parameter set gives far longer solutions
 SOLUTION_200_9_PREFIX = "fd4005"   # compactSize(1344)
 
+# the methods parse() can accept per direction, and whether it reads replies
+# (no string method): dispatch routes a message only to the parsers that name it
+METHODS = {TOSERVER: (MINING_SUBSCRIBE, MINING_SUBMIT), TOCLIENT: (MINING_NOTIFY,)}
+READS_REPLIES = True
+
 
 def _msg(kind, strength, direction, sig, obj, variant=ZCASH, **fields) -> MiningMessage:
     return MiningMessage(kind=kind, variant=variant, strength=strength, direction=direction,

@@ -87,7 +87,6 @@ def scan_rows(buf, pos, line, slot, cell_s, cell_e, row_line, row_start, row_end
     """
     n = buf.shape[0]
     max_rows = row_line.shape[0]
-    kept = cell_s.shape[1]
     k = 0
     while pos < n:
         if k == max_rows:
