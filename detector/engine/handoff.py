@@ -66,6 +66,11 @@ class TrackedFlow:
         ts_ns)]: bytes before `next_pos` are dropped (already fed), bytes past a hole
         are held until it fills, or until MAX_HELD_BYTES (or `flush`) gives it up."""
         held = self.held[d]
+        if not held and pos == self.next_pos[d] and not flush:
+            if data:                            # the usual case: the next bytes, no hole
+                self.next_pos[d] = pos + len(data)
+                return [(data, frame, ts_ns)]
+            return []
         if data and pos + len(data) > self.next_pos[d]:
             if len(held.get(pos, (b"",))[0]) < len(data):     # keep the longer copy
                 held[pos] = (data, frame, ts_ns)
