@@ -94,6 +94,15 @@ def target_int(target_hex: str, target_format: str) -> int | None:
 
 def target_hashes(target_hex: str, target_format: str) -> float | None:
     """2^256 / T for 256-bit targets (be256, le256, boundary); CryptoNote via its difficulty."""
+    if not isinstance(target_hex, str):
+        return None
+    return _target_hashes(target_hex, target_format)
+
+
+@functools.lru_cache(maxsize=1024)
+def _target_hashes(target_hex, target_format):
+    """target_hashes of text arguments, remembered: a pool repeats one target for many
+    jobs, and sessions compare the target in force with each new one."""
     if target_format == "cryptonote":
         return cryptonote_difficulty(target_hex)
     value = target_int(target_hex, target_format)
