@@ -90,11 +90,12 @@ def put_text(out, pos, table, length, code):
     variable length was most of the formatting time."""
     n = length[code]
     entry = table[code]
-    c = 0
-    while c < n:
-        for j in range(COPY_WORD):
-            out[pos + c + j] = entry[c + j]
-        c += COPY_WORD
+    a = np.uint64(pos)                    # unsigned: no negative-index fix-up per byte
+    c = np.uint64(0)
+    while c < np.uint64(n):
+        for j in range(np.uint64(0), np.uint64(COPY_WORD)):
+            out[a + c + j] = entry[c + j]
+        c += np.uint64(COPY_WORD)
     return pos + n
 
 
@@ -109,8 +110,9 @@ def put_uint(out, pos, v, min_digits):
     while n < 20 and v >= POW10[n]:      # digit count by comparison, no division
         n += 1
     n = max(n, min_digits)
-    for i in range(n):
-        out[pos + n - 1 - i] = 48 + np.uint8(v % np.uint64(10))
+    last = np.uint64(pos + n - 1)
+    for i in range(np.uint64(0), np.uint64(n)):
+        out[last - i] = 48 + np.uint8(v % np.uint64(10))
         v //= np.uint64(10)
     return pos + n
 
