@@ -2,6 +2,8 @@
 
 Every value comes back as int64 (be64 as uint64), so arithmetic on it behaves
 the same compiled and under NUMBA_DISABLE_JIT=1 (numpy uint8 would wrap).
+Offsets are indexed as uint64: with a signed index numba adds a negative-index
+fix-up to every access (decode reads ~10% faster without it).
 """
 
 import numpy as np
@@ -12,7 +14,8 @@ from detector.engine.config import kernel
 @kernel
 def be16(buf, off):
     """Big-endian uint16 at buf[off:off+2] as int64; caller guarantees off + 2 <= end."""
-    return (np.int64(buf[off]) << 8) | np.int64(buf[off + 1])
+    at = np.uint64(off)
+    return (np.int64(buf[at]) << 8) | np.int64(buf[at + np.uint64(1)])
 
 
 @kernel
@@ -24,8 +27,9 @@ def be32(buf, off):
 @kernel
 def le32(buf, off):
     """Little-endian uint32 at buf[off:off+4] as int64; caller guarantees off + 4 <= end."""
-    return ((np.int64(buf[off + 3]) << 24) | (np.int64(buf[off + 2]) << 16)
-            | (np.int64(buf[off + 1]) << 8) | np.int64(buf[off]))
+    at = np.uint64(off)
+    return ((np.int64(buf[at + np.uint64(3)]) << 24) | (np.int64(buf[at + np.uint64(2)]) << 16)
+            | (np.int64(buf[at + np.uint64(1)]) << 8) | np.int64(buf[at]))
 
 
 @kernel
