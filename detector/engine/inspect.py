@@ -22,6 +22,7 @@ the batch buffer and the flow row (a row can be reused within the batch).
 
 import numpy as np
 
+from .bytes_ import copy_bytes
 from .client_hello import HELLO_MALFORMED, hello_record_end, server_name_at
 from .config import kernel
 from .dtypes import DECODE_OK
@@ -136,8 +137,7 @@ def add_event(events, arena, imeta, fid, row, kind, direction, frame, ts, pos, s
     e["length"] = length
     e["name_at"] = 0
     e["name_len"] = 0
-    for j in range(length):
-        arena[a + j] = src[start + j]
+    copy_bytes(arena, a, src, start, length)
     imeta[IM_EVENTS] = k + 1
     imeta[IM_ARENA] = a + length
 
@@ -219,14 +219,12 @@ def place_segment(head_row, st, rel, buf, off, length, k_bytes, imeta):
         if st[S_PEND_LEN] != 0 and rel != st[S_PEND_AT] + st[S_PEND_LEN]:
             imeta[IM_GAPS] += 1
             return contig
-        for j in range(lo, hi):
-            head_row[j] = buf[off + (j - rel)]
+        copy_bytes(head_row, lo, buf, off + (lo - rel), hi - lo)
         if st[S_PEND_LEN] == 0:
             st[S_PEND_AT] = rel
         st[S_PEND_LEN] = max(hi, st[S_PEND_AT]) - st[S_PEND_AT]
         return contig
-    for j in range(max(lo, contig), hi):
-        head_row[j] = buf[off + (j - rel)]
+    copy_bytes(head_row, contig, buf, off + (contig - rel), hi - contig)
     contig = max(contig, hi)
     if st[S_PEND_LEN] != 0 and st[S_PEND_AT] <= contig:   # the hole is filled
         contig = max(contig, st[S_PEND_AT] + st[S_PEND_LEN])
