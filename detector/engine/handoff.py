@@ -210,8 +210,7 @@ class Inspector:
         self.arena = np.zeros(ARENA_BYTES + 2 * k_bytes + 8 * matcher.n_sig_words + 65536,
                               np.uint8)
         m = matcher
-        self.tables = (m.goto, m.out_start, m.out_pattern, m.pat_info, m.first_out_state,
-                       m.sig_pat_start, m.sig_pat, m.sig_all_start, m.sig_all,
+        self.tables = (*m.automaton, m.sig_pat_start, m.sig_pat, m.sig_all_start, m.sig_all,
                        m.sig_any_start, m.sig_any, m.sig_order)
 
     @property

@@ -285,7 +285,8 @@ def take_hello(events, arena, imeta, fid, row, head_row, contig, k_bytes, frame,
 @kernel
 def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_packet,
                   start, insp_fid, insp_state, streams, head, segs, hits, fired, peek, imeta,
-                  goto, out_start, out_pattern, pat_info, first_out_state,
+                  goto, byte_class, class_shift, start_pairs, phase_start, tail_map,
+                  tail_from, out_start, out_pattern, pat_info, first_out_state,
                   sig_pat_start, sig_pat, sig_all_start, sig_all, sig_any_start, sig_any,
                   sig_order, events, arena):
     """Inspect the payload of packets pkts[start:]; return where to resume.
@@ -297,7 +298,7 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
     flow_of_packet  int32[n]   row each packet was folded into (update_flows), -1 none
     fid_of_packet   int64[n]   flow_id of that flow at the time
     insp_* .. fired            the inspector (new_inspector), indexed by row
-    goto .. sig_order          MatcherTables arrays
+    goto .. sig_order          MatcherTables.automaton, then its signature arrays
     events, arena   outputs; imeta[IM_EVENTS] / imeta[IM_ARENA] say how much is used
                     (reset by this call)
 
@@ -430,9 +431,10 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
                 segs[row, d, k, 2] = ts_ns[i]
                 st[S_NSEG] = k + 1
             before = hits_sum(hits[row])
-            st[S_AC] = match_payload(goto, out_start, out_pattern, pat_info, first_out_state,
-                                     head[row, d], old, contig, old, d, np.int32(st[S_AC]),
-                                     hits[row])
+            st[S_AC] = match_payload(goto, byte_class, class_shift, start_pairs, phase_start,
+                                     tail_map, tail_from, out_start, out_pattern, pat_info,
+                                     first_out_state, head[row, d], old, contig, old, d,
+                                     np.int32(st[S_AC]), hits[row])
             st[S_CONTIG] = contig
             nfired = 0
             if hits_sum(hits[row]) != before:     # a new pattern: signatures may fire now
