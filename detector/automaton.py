@@ -125,19 +125,18 @@ class Automaton:
 
 def _tail_map(full, tail):
     """For each state of DFA `full`, the state DFA `tail` (over a subset of its keys)
-    is in after the same input: walk both from their starts in lockstep."""
+    is in after the same input. build_automaton numbers states in the order it finds
+    them, so every state's first parent comes before it: one pass in id order."""
     out = np.full(full.shape[0], -1, np.int64)
     out[0] = 0
-    queue = deque([0])
-    while queue:
-        f = queue.popleft()
-        pairs = np.unique(np.stack([full[f], tail[out[f]]]), axis=1)
-        for nf, nt in pairs.T:
-            if out[nf] < 0:
-                out[nf] = nt
-                queue.append(nf)
-            elif out[nf] != nt:           # cannot happen: tail state = projected items
-                raise AssertionError("tail automaton is not a projection of the full one")
+    for f in range(full.shape[0]):
+        targets = full[f]
+        new = out[targets] < 0
+        out[targets[new]] = tail[out[f]][new]
+    # the tail state is the full state's items restricted to the tail keys: a function
+    # of the full state, whatever path led there
+    if (out < 0).any() or not np.array_equal(out[full], tail[out]):
+        raise AssertionError("tail automaton is not a projection of the full one")
     return out
 
 
