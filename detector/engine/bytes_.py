@@ -6,7 +6,7 @@ the same compiled and under NUMBA_DISABLE_JIT=1 (numpy uint8 would wrap).
 
 import numpy as np
 
-from detector.engine.config import kernel
+from detector.engine.config import inline_kernel, kernel
 
 
 @kernel
@@ -34,7 +34,7 @@ def be64(buf, off):
     return (np.uint64(be32(buf, off)) << np.uint64(32)) | np.uint64(be32(buf, off + 4))
 
 
-@kernel
+@inline_kernel
 def copy_bytes(dst, at, src, src_at, n):
     """dst[at:at+n] = src[src_at:src_at+n]; nothing when n <= 0. Caller checks bounds.
 
@@ -42,9 +42,8 @@ def copy_bytes(dst, at, src, src_at, n):
     every access, which keeps LLVM from vectorising the loop (a byte at a time,
     about 5x slower on payload-sized copies).
     """
-    if n <= 0:
-        return
-    a = np.uint64(at)
-    b = np.uint64(src_at)
-    for j in range(np.uint64(0), np.uint64(n)):
-        dst[a + j] = src[b + j]
+    if n > 0:                     # one exit: inlined, its arrays need no reference counts
+        a = np.uint64(at)
+        b = np.uint64(src_at)
+        for j in range(np.uint64(0), np.uint64(n)):
+            dst[a + j] = src[b + j]

@@ -3,6 +3,13 @@
 `cache=True` writes compiled code next to the module, or, when the installed
 package is read-only, to NUMBA_CACHE_DIR; cli.py points that at a per-user
 cache directory so a second run compiles nothing.
+
+`inline_kernel` is for helpers called per packet or per segment from another
+kernel. numba reference-counts every array a compiled function receives (an
+atomic update on the way in and on the way out) unless its pruning pass can
+pair them up; in the inspection loop those updates cost more than the helpers'
+work. An inlined helper with a single return, no helper calls of its own and
+no array views loses them; several exits or a nested helper bring them back.
 """
 
 from numba import njit
@@ -13,3 +20,9 @@ JIT_OPTIONS = {"cache": True, "nogil": True, "boundscheck": False}
 def kernel(fn):
     """Decorate a hot-path function: @njit with the project's flags."""
     return njit(**JIT_OPTIONS)(fn)
+
+
+def inline_kernel(fn):
+    """A kernel that numba inlines into the kernels calling it (no call, and no
+    reference counting of its array arguments); callable on its own as well."""
+    return njit(inline="always", **JIT_OPTIONS)(fn)

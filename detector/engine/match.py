@@ -15,58 +15,13 @@ Stream positions are 0-based byte offsets within one direction's stream.
 
 import numpy as np
 
-from detector.engine.config import kernel
+from detector.engine.config import inline_kernel, kernel
 
 DIR_TOSERVER = 0
 DIR_TOCLIENT = 1
 
 
-@kernel
-def run_phase(goto, byte_class, class_shift, pairs, begin, out_start, out_pattern, pat_info,
-              first_out_state, data, start, end, base, dbit, state, hits):
-    """One phase of the automaton over data[start:end] from `state`; returns the state.
-
-    begin: the phase's start state; pairs: its row of start_pairs; the match of a
-    byte data[i] ends at stream position base + i. Indices are unsigned: numba then
-    emits no negative-index fix-up on every byte.
-    """
-    flat = goto.ravel()                   # C-contiguous view: row s starts at s << class_shift
-    sh = np.uint32(class_shift)
-    begin = np.uint32(begin)
-    row0 = begin << sh
-    s = np.uint32(state)
-    i = np.uint64(start)
-    stop = np.uint64(end)
-    one = np.uint64(1)
-    while i < stop:
-        if s == begin:
-            # At the start state most bytes lead back to it: skip them two at a time
-            # (pairs that return without an output), then one at a time, without the
-            # load-to-load dependency of the automaton step.
-            while i + one < stop:
-                c0 = np.uint32(byte_class[data[i]])
-                if pairs[(c0 << sh) | np.uint32(byte_class[data[i + one]])] != 0:
-                    i += np.uint64(2)
-                elif flat[row0 | c0] == begin:
-                    i += one
-                else:
-                    break
-            if i + one == stop and flat[row0 | np.uint32(byte_class[data[i]])] == begin:
-                i = stop
-            if i == stop:
-                break
-        s = np.uint32(flat[(s << sh) | np.uint32(byte_class[data[i]])])
-        if s >= first_out_state:
-            e = base + np.int64(i)
-            for k in range(out_start[s], out_start[s + 1]):
-                p = out_pattern[k]
-                if (pat_info[p, 0] & dbit) != 0 and pat_info[p, 1] <= e <= pat_info[p, 2]:
-                    hits[p >> 6] |= np.uint64(1) << np.uint64(p & 63)
-        i += one
-    return s
-
-
-@kernel
+@inline_kernel
 def match_payload(goto, byte_class, class_shift, start_pairs, phase_start, tail_map,
                   tail_from, out_start, out_pattern, pat_info, first_out_state,
                   data, start, end, stream_pos, direction, state, hits):
@@ -91,25 +46,55 @@ def match_payload(goto, byte_class, class_shift, start_pairs, phase_start, tail_
     int32  the state to pass with the next segment of this flow direction (a phase-1
            state once the stream reaches tail_from). Never raises; reads only
            data[start:end]; writes only `hits` (bits are only set).
+
+    One function, no helpers and no array views: inlined into the inspection loop,
+    every array it receives would otherwise be reference-counted per call. Indices
+    are unsigned, so numba emits no negative-index fix-up per byte.
     """
     dbit = np.int64(1) << np.int64(direction)
     base = np.int64(stream_pos) - np.int64(start) + 1   # stream end position of data[i] is base + i
-    s = np.int64(state)
-    i = np.int64(start)
+    sh = np.uint32(class_shift)
+    one = np.uint64(1)
+    s = np.uint32(state)
+    i = np.uint64(start)
+    phase = 0
+    cross = np.int64(end)                                  # where phase 1 begins in `data`
     if np.int64(stream_pos) < tail_from:
-        cross = i + (tail_from - np.int64(stream_pos))      # where phase 1 begins in `data`
-        mid = min(np.int64(end), cross)
-        s = np.int64(run_phase(goto, byte_class, class_shift, start_pairs[0], phase_start[0],
-                               out_start, out_pattern, pat_info, first_out_state,
-                               data, i, mid, base, dbit, s, hits))
-        if mid < cross:
+        cross = np.int64(start) + (tail_from - np.int64(stream_pos))
+    else:
+        phase = 1
+    while True:
+        stop = np.uint64(end) if phase == 1 else np.uint64(min(np.int64(end), cross))
+        begin = np.uint32(phase_start[phase])
+        while i < stop:
+            if s == begin:
+                # At the start state most bytes lead back to it: skip them two at a time
+                # (class pairs that return without an output), then one at a time,
+                # without the load-to-load dependency of the automaton step.
+                while i + one < stop:
+                    c0 = np.uint32(byte_class[data[i]])
+                    if start_pairs[phase, (c0 << sh) | np.uint32(byte_class[data[i + one]])]:
+                        i += np.uint64(2)
+                    elif goto[begin, c0] == begin:
+                        i += one
+                    else:
+                        break
+                if i + one == stop and goto[begin, byte_class[data[i]]] == begin:
+                    i = stop
+                if i == stop:
+                    break
+            s = np.uint32(goto[s, byte_class[data[i]]])
+            if s >= first_out_state:
+                e = base + np.int64(i)
+                for k in range(out_start[s], out_start[s + 1]):
+                    p = out_pattern[k]
+                    if (pat_info[p, 0] & dbit) != 0 and pat_info[p, 1] <= e <= pat_info[p, 2]:
+                        hits[p >> 6] |= np.uint64(1) << np.uint64(p & 63)
+            i += one
+        if phase == 1 or np.int64(stop) < cross:
             return np.int32(s)
-        s = np.int64(tail_map[s])
-        i = mid
-    s = np.int64(run_phase(goto, byte_class, class_shift, start_pairs[1], phase_start[1],
-                           out_start, out_pattern, pat_info, first_out_state,
-                           data, i, end, base, dbit, s, hits))
-    return np.int32(s)
+        s = np.uint32(tail_map[s])                         # the stream reached tail_from
+        phase = 1
 
 
 @kernel
