@@ -13,8 +13,12 @@ past a hole is sent as it comes (the hole's bytes still count as new when they
 arrive): Python puts them back in order (handoff.TrackedFlow.in_order). Python turns
 inspection off for a flow by setting its state to INSPECT_OFF.
 
-Memory is fixed at construction: capacity x 2 x K bytes of stream heads plus
-a few words per row, whatever the traffic.
+Memory is fixed at construction, whatever the traffic: 2 x capacity head slots
+of K bytes (each with its packet records) plus a few words per row. A direction
+takes a slot when its first bytes arrive and its row gives both back when the
+flow leaves inspection (K bytes seen both ways, encrypted, a candidate) or the
+row is reused, so the memory actually touched follows the streams being matched
+at the same time (a few thousand), not the size of the flow table.
 
 Events (EVENT_DTYPE) carry their bytes in an arena (uint8), so they outlive
 the batch buffer and the flow row (a row can be reused within the batch).
@@ -86,7 +90,9 @@ IM_CANDIDATES = 4  # flows that became candidates
 IM_EXCLUDED = 5   # flows whose stream opens with TLS or SSH (no cleartext mining inside)
 IM_PEEKS = 6      # EV_HELLO and EV_PEEK events written (TLS ClientHellos, proxy requests)
 IM_DNS = 7        # EV_DNS events written (DNS answers)
-IM_SIZE = 8
+IM_SLOTS_FREE = 8   # head slots given back, on the free_slots stack
+IM_SLOTS_FRESH = 9  # head slots taken at least once (the next never-used one)
+IM_SIZE = 10
 
 TCP_SYN = 0x02
 PROTO_TCP = 6
@@ -94,23 +100,57 @@ PROTO_TCP = 6
 
 def new_inspector(capacity, k_bytes, n_words, n_sig_words):
     """Arrays of the inspection state for a flow table of `capacity` rows:
-    (insp_fid, insp_state, streams, head, segs, hits, fired, peek, imeta)."""
+    (insp_fid, insp_state, streams, head, segs, hits, fired, peek, slot_of, free_slots,
+    imeta). head and segs are indexed by slot (slot_of[row, direction], -1: none yet);
+    np.zeros leaves their pages untouched until a slot is first used."""
+    n_slots = 2 * capacity
     return (
         np.full(capacity, -1, np.int64),                  # insp_fid: flow_id owning the row
         np.zeros(capacity, np.uint8),                     # insp_state: INSPECT_*
         np.zeros((capacity, 2, S_WIDTH), np.int64),       # streams
-        np.zeros((capacity, 2, k_bytes), np.uint8),       # head bytes per direction
-        np.zeros((capacity, 2, HEAD_SEGMENTS, 3), np.int64),  # segs: (stream pos, frame, ts)
+        np.zeros((n_slots, k_bytes), np.uint8),           # head bytes per slot
+        np.zeros((n_slots, HEAD_SEGMENTS, 3), np.int64),  # segs: (stream pos, frame, ts)
         np.zeros((capacity, max(1, n_words)), np.uint64),     # pattern bits
         np.zeros((capacity, max(1, n_sig_words)), np.uint64),  # fired signature bits
         np.zeros(capacity, np.uint8),                     # peek: PEEK_*
+        np.full((capacity, 2), -1, np.int32),             # slot_of: head slot per direction
+        np.zeros(n_slots, np.int32),                      # free_slots: stack of slots given back
         np.zeros(IM_SIZE, np.int64),                      # meta counters
     )
 
 
-@kernel
-def reset_row(row, fid, proto, insp_fid, insp_state, streams, hits, fired, peek):
+@inline_kernel
+def take_slot(row, d, slot_of, free_slots, imeta):
+    """The head slot of direction d of `row`, taken (last given back first, so its
+    memory is likely still cached) when it has none."""
+    slot = slot_of[row, d]
+    if slot < 0:
+        if imeta[IM_SLOTS_FREE] > 0:
+            imeta[IM_SLOTS_FREE] -= 1
+            slot = free_slots[imeta[IM_SLOTS_FREE]]
+        else:
+            slot = np.int32(imeta[IM_SLOTS_FRESH])
+            imeta[IM_SLOTS_FRESH] += 1
+        slot_of[row, d] = slot
+    return np.int64(slot)
+
+
+@inline_kernel
+def release_slots(row, slot_of, free_slots, imeta):
+    """Give back the head slots of `row` (its flow left inspection, or the row is reused)."""
+    for d in range(2):
+        slot = slot_of[row, d]
+        if slot >= 0:
+            free_slots[imeta[IM_SLOTS_FREE]] = slot
+            imeta[IM_SLOTS_FREE] += 1
+            slot_of[row, d] = -1
+
+
+@inline_kernel
+def reset_row(row, fid, proto, insp_fid, insp_state, streams, hits, fired, peek, slot_of,
+              free_slots, imeta):
     """Start inspecting a new flow in `row` (only TCP carries mining protocols)."""
+    release_slots(row, slot_of, free_slots, imeta)
     insp_fid[row] = fid
     peek[row] = PEEK_OFF
     insp_state[row] = INSPECT_MATCHING if proto == PROTO_TCP else INSPECT_OFF
@@ -205,17 +245,20 @@ def hits_sum(hits, row):
 
 
 @kernel
-def emit_head(events, arena, imeta, fid, row, d, heads, at, segs, streams, frame, ts):
-    """One EV_HEAD event per remembered packet of a direction's head, in stream order,
-    then the out-of-order range waiting for its hole, if any (attributed to `frame`)."""
+def emit_head(events, arena, imeta, fid, row, d, heads, slot, k_bytes, segs, streams, frame,
+              ts):
+    """One EV_HEAD event per remembered packet of a direction's head (in head slot
+    `slot`), in stream order, then the out-of-order range waiting for its hole, if any
+    (attributed to `frame`)."""
+    at = slot * k_bytes                                     # the slot's first byte
     nseg = streams[row, d, S_NSEG]
     contig = streams[row, d, S_CONTIG]
     for k in range(nseg):
-        lo = segs[row, d, k, 0]
-        hi = segs[row, d, k + 1, 0] if k + 1 < nseg else contig
+        lo = segs[slot, k, 0]
+        hi = segs[slot, k + 1, 0] if k + 1 < nseg else contig
         if hi > lo:
-            add_event(events, arena, imeta, fid, row, EV_HEAD, d, segs[row, d, k, 1],
-                      segs[row, d, k, 2], lo, heads, at + lo, hi - lo)
+            add_event(events, arena, imeta, fid, row, EV_HEAD, d, segs[slot, k, 1],
+                      segs[slot, k, 2], lo, heads, at + lo, hi - lo)
     pend_at, pend_len = streams[row, d, S_PEND_AT], streams[row, d, S_PEND_LEN]
     if pend_len > 0:
         add_event(events, arena, imeta, fid, row, EV_HEAD, d, frame, ts, pend_at, heads,
@@ -306,7 +349,8 @@ def take_hello(events, arena, imeta, fid, row, head_row, contig, k_bytes, frame,
 
 @kernel
 def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_packet,
-                  start, insp_fid, insp_state, streams, head, segs, hits, fired, peek, imeta,
+                  start, insp_fid, insp_state, streams, head, segs, hits, fired, peek, slot_of,
+                  free_slots, imeta,
                   goto, byte_class, class_shift, start_pairs, phase_start, tail_map,
                   tail_from, out_start, out_pattern, pat_info, first_out_state,
                   sig_pat_start, sig_pat, sig_all_start, sig_all, sig_any_start, sig_any,
@@ -319,7 +363,8 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
     pkts            PACKET_DTYPE[n]  the decoded batch; buf is its buffer
     flow_of_packet  int32[n]   row each packet was folded into (update_flows), -1 none
     fid_of_packet   int64[n]   flow_id of that flow at the time
-    insp_* .. fired            the inspector (new_inspector), indexed by row
+    insp_fid .. imeta          the inspector (new_inspector): indexed by row, except head
+                               and segs, indexed by the slot slot_of gives a row's direction
     goto .. sig_order          MatcherTables.automaton, then its signature arrays
     events, arena   outputs; imeta[IM_EVENTS] / imeta[IM_ARENA] say how much is used
                     (reset by this call)
@@ -331,7 +376,7 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
     """
     imeta[IM_EVENTS] = 0
     imeta[IM_ARENA] = 0
-    k_bytes = np.int64(head.shape[2])
+    k_bytes = np.int64(head.shape[1])
     heads = head.reshape(-1)            # one view for the call (see the helpers above)
     n = len(pkts)
     for i in range(start, n):
@@ -347,7 +392,8 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
                 imeta[IM_LOST] += 1      # the flow ended (row reused) later in this batch
             continue
         if insp_fid[row] != fid:
-            reset_row(row, fid, p["proto"], insp_fid, insp_state, streams, hits, fired, peek)
+            reset_row(row, fid, p["proto"], insp_fid, insp_state, streams, hits, fired, peek,
+                      slot_of, free_slots, imeta)
         if (p["proto"] == PROTO_UDP and p["sport"] == DNS_PORT
                 and p["payload_caplen"] > DNS_HEADER):
             dns_at = np.int64(p["payload_offset"])
@@ -422,7 +468,8 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
         old = streams[row, d, S_CONTIG]
         if old >= k_bytes:
             continue
-        at = (2 * np.int64(row) + d) * k_bytes      # this direction's head in `heads`
+        slot = take_slot(row, d, slot_of, free_slots, imeta)
+        at = slot * k_bytes                         # this direction's head in `heads`
         lo, hi, contig, pend_at, pend_len, gaps = place_range(
             old, streams[row, d, S_PEND_AT], streams[row, d, S_PEND_LEN], rel, length, k_bytes)
         streams[row, d, S_PEND_AT] = pend_at
@@ -431,20 +478,25 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
         copy_bytes(heads, at + lo, buf, off + (lo - rel), hi - lo)
         if state == INSPECT_TLS:
             streams[row, 0, S_CONTIG] = contig
-            take_hello(events, arena, imeta, fid, row, head[row, 0], contig, k_bytes,
+            take_hello(events, arena, imeta, fid, row, head[slot], contig, k_bytes,
                        frame, ts_ns[i], insp_state)
+            if insp_state[row] == INSPECT_OFF:
+                release_slots(row, slot_of, free_slots, imeta)
             continue
         if old == 0 and contig >= 4:
             if d == 0 and opens_tls_handshake(heads, at):
                 insp_state[row] = INSPECT_TLS    # no cleartext inside: only its ClientHello
                 imeta[IM_EXCLUDED] += 1
                 streams[row, 0, S_CONTIG] = contig
-                take_hello(events, arena, imeta, fid, row, head[row, 0], contig, k_bytes,
+                take_hello(events, arena, imeta, fid, row, head[slot], contig, k_bytes,
                            frame, ts_ns[i], insp_state)
+                if insp_state[row] == INSPECT_OFF:
+                    release_slots(row, slot_of, free_slots, imeta)
                 continue
             if not_cleartext(heads, at):
                 insp_state[row] = INSPECT_OFF
                 imeta[IM_EXCLUDED] += 1
+                release_slots(row, slot_of, free_slots, imeta)
                 continue
         if old == 0 and d == 0 and opens_proxy_request(heads, at, contig):
             peek[row] = PEEK_ON                  # matching goes on: cleartext may follow
@@ -455,9 +507,9 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
         if contig > old:
             k = streams[row, d, S_NSEG]
             if k < HEAD_SEGMENTS:             # remember where this packet's bytes start
-                segs[row, d, k, 0] = old
-                segs[row, d, k, 1] = frame
-                segs[row, d, k, 2] = ts_ns[i]
+                segs[slot, k, 0] = old
+                segs[slot, k, 1] = frame
+                segs[slot, k, 2] = ts_ns[i]
                 streams[row, d, S_NSEG] = k + 1
             before = hits_sum(hits, row)
             streams[row, d, S_AC] = match_payload(
@@ -476,10 +528,13 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
                 add_event(events, arena, imeta, fid, row, EV_FIRED, d, frame, ts_ns[i], 0,
                           fired[row].view(np.uint8), 0, 8 * fired.shape[1])
                 for dd in range(2):
-                    emit_head(events, arena, imeta, fid, row, dd, heads,
-                              (2 * np.int64(row) + dd) * k_bytes, segs, streams, frame,
-                              ts_ns[i])
+                    if slot_of[row, dd] >= 0:
+                        emit_head(events, arena, imeta, fid, row, dd, heads,
+                                  np.int64(slot_of[row, dd]), k_bytes, segs, streams, frame,
+                                  ts_ns[i])
+                release_slots(row, slot_of, free_slots, imeta)   # Python has the bytes now
                 continue
         if streams[row, 0, S_CONTIG] >= k_bytes and streams[row, 1, S_CONTIG] >= k_bytes:
             insp_state[row] = INSPECT_OFF
+            release_slots(row, slot_of, free_slots, imeta)
     return n
