@@ -114,36 +114,46 @@ def new_inspector(capacity, k_bytes, n_words, n_sig_words):
         np.zeros((capacity, max(1, n_sig_words)), np.uint64),  # fired signature bits
         np.zeros(capacity, np.uint8),                     # peek: PEEK_*
         np.full((capacity, 2), -1, np.int32),             # slot_of: head slot per direction
-        np.zeros(n_slots, np.int32),                      # free_slots: stack of slots given back
+        np.zeros(n_slots + 1, np.int32),                  # free_slots: stack of slots given back
         np.zeros(IM_SIZE, np.int64),                      # meta counters
     )
 
 
+# The two slot helpers touch every array they get on every path (the branches are on
+# scalars): inlined, numba then drops their reference counting (see the note above
+# not_cleartext).
+
 @inline_kernel
 def take_slot(row, d, slot_of, free_slots, imeta):
-    """The head slot of direction d of `row`, taken (last given back first, so its
-    memory is likely still cached) when it has none."""
-    slot = slot_of[row, d]
-    if slot < 0:
-        if imeta[IM_SLOTS_FREE] > 0:
-            imeta[IM_SLOTS_FREE] -= 1
-            slot = free_slots[imeta[IM_SLOTS_FREE]]
-        else:
-            slot = np.int32(imeta[IM_SLOTS_FRESH])
-            imeta[IM_SLOTS_FRESH] += 1
-        slot_of[row, d] = slot
-    return np.int64(slot)
+    """The head slot of direction d of `row`, taken when it has none: the one given back
+    last (its memory is likely still cached), else a never-used one."""
+    slot = np.int64(slot_of[row, d])
+    top = imeta[IM_SLOTS_FREE]
+    fresh = imeta[IM_SLOTS_FRESH]
+    last_freed = np.int64(free_slots[max(top - 1, np.int64(0))])
+    if slot < 0 and top > 0:
+        slot = last_freed
+        top -= 1
+    elif slot < 0:
+        slot = fresh
+        fresh += 1
+    slot_of[row, d] = slot
+    imeta[IM_SLOTS_FREE] = top
+    imeta[IM_SLOTS_FRESH] = fresh
+    return slot
 
 
 @inline_kernel
 def release_slots(row, slot_of, free_slots, imeta):
-    """Give back the head slots of `row` (its flow left inspection, or the row is reused)."""
+    """Give back the head slots of `row` (its flow left inspection, or the row is reused).
+    A direction without a slot (-1) is written at the stack top too, then left there:
+    free_slots has one entry more than there are slots for it."""
+    top = imeta[IM_SLOTS_FREE]
     for d in range(2):
-        slot = slot_of[row, d]
-        if slot >= 0:
-            free_slots[imeta[IM_SLOTS_FREE]] = slot
-            imeta[IM_SLOTS_FREE] += 1
-            slot_of[row, d] = -1
+        free_slots[top] = slot_of[row, d]
+        top += np.int64(slot_of[row, d] >= 0)
+        slot_of[row, d] = -1
+    imeta[IM_SLOTS_FREE] = top
 
 
 @inline_kernel
