@@ -8,8 +8,10 @@ cache directory so a second run compiles nothing.
 kernel. numba reference-counts every array a compiled function receives (an
 atomic update on the way in and on the way out) unless its pruning pass can
 pair them up; in the inspection loop those updates cost more than the helpers'
-work. An inlined helper with a single return, no helper calls of its own and
-no array views loses them; several exits or a nested helper bring them back.
+work. An inlined helper loses them when it has a single return, no helper
+calls of its own, no array views, and uses each array on every path (branch on
+scalars); several exits, a nested helper or an array touched in one branch
+only bring them back (detector/engine/inspect.py shows each case).
 """
 
 from numba import njit
