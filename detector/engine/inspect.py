@@ -119,7 +119,7 @@ def new_inspector(capacity, k_bytes, n_words, n_sig_words):
     )
 
 
-# The two slot helpers touch every array they get on every path (the branches are on
+# The slot helpers touch every array they get on every path (the branches are on
 # scalars): inlined, numba then drops their reference counting (see the note above
 # not_cleartext).
 
@@ -198,12 +198,12 @@ def add_event(events, arena, imeta, fid, row, kind, direction, frame, ts, pos, s
 
 # The per-packet helpers below read and write the inspector's arrays through (row,
 # direction) indices and the head through the flat view `heads` (head.reshape(-1),
-# direction d of row r starting at (2 * r + d) * K), never through per-row slices:
-# each slice is an array view whose reference count numba updates atomically when
-# it is made and dropped, which cost more than the inspection itself. They are
-# inlined (config.inline_kernel) and have one return and no helper calls of their
-# own: numba then drops the reference counting of their array arguments too
-# (with several exits it keeps it, an atomic update per array per call).
+# slot s starting at s * K), never through per-row slices: each slice is an array
+# view whose reference count numba updates atomically when it is made and dropped,
+# which cost more than the inspection itself. They are inlined
+# (config.inline_kernel) with one return and each array used on every path, so
+# numba drops the reference counting of their arguments too; opens_proxy_request,
+# run once per client stream, keeps some (its reads depend on the bytes).
 
 @inline_kernel
 def not_cleartext(heads, at):
