@@ -11,9 +11,9 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
 from detector.capture.batch import RecordBatch
+from detector.engine.handoff import Inspector
 from detector.engine.inspect import (EV_FIRED, EV_HEAD, EV_HELLO, IM_SLOTS_FREE,
                                      IM_SLOTS_FRESH, INSPECT_CANDIDATE, INSPECT_OFF)
-from detector.engine.handoff import Inspector
 from detector.pipeline import EngineOptions, FlowEngine
 from detector.scan_command import load_matcher
 from tests.encrypted.test_visible_parsers import JA4_CIPHERS, JA4_EXTS, client_hello
