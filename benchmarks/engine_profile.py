@@ -62,7 +62,9 @@ CENSUS_NAMES = ("new flow", "matching", "candidate", "off", "tls", "placed bytes
 
 @njit(cache=False)
 def census_inspect(rows, pkts, buf, ts_ns, first_record, fop, fids, start, stop, insp_fid,
-                   insp_state, streams, head, segs, hits, fired, peek, imeta, goto,
+                   insp_state, streams, head, segs, hits, fired, peek, slot_of, free_slots,
+                   imeta, goto,
+                   byte_class, class_shift, start_pairs, phase_start, tail_map, tail_from,
                    out_start, out_pattern, pat_info, first_out_state, sig_pat_start, sig_pat,
                    sig_all_start, sig_all, sig_any_start, sig_any, sig_order, events, arena,
                    k_bytes, out):
@@ -103,7 +105,8 @@ def census_inspect(rows, pkts, buf, ts_ns, first_record, fop, fids, start, stop,
             s = -1
         r = inspect_batch(rows, pkts[:i + 1], buf, ts_ns, first_record, fop[:i + 1],
                           fids[:i + 1], i, insp_fid, insp_state, streams, head, segs, hits,
-                          fired, peek, imeta, goto, out_start, out_pattern, pat_info,
+                          fired, peek, slot_of, free_slots, imeta, goto, byte_class, class_shift, start_pairs,
+                          phase_start, tail_map, tail_from, out_start, out_pattern, pat_info,
                           first_out_state, sig_pat_start, sig_pat, sig_all_start, sig_all,
                           sig_any_start, sig_any, sig_order, events, arena)
         if s == INSPECT_MATCHING:

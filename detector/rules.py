@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import yaml
 
+from detector.automaton import MAX_STATES, build_automaton, compile_automaton  # noqa: F401
 from detector.errors import SignatureError
 
 SCHEMA_VERSION = 1
@@ -40,7 +40,6 @@ TRANSPORTS = ("tcp",)
 
 MAX_PATTERN_BYTES = 256        # longest literal accepted
 MAX_STREAM_OFFSET = 1 << 20    # offset/depth bound, bytes (the engine scans far less)
-MAX_STATES = 1 << 16           # compiled automaton size bound
 
 FILE_KEYS = ("schema_version", "family", "description", "signatures", "must_not_fire")
 FILE_REQUIRED = ("schema_version", "family")
@@ -625,8 +624,15 @@ def check_signatures(directory) -> list[str]:
 class MatcherTables:
     """Compiled signatures: the arrays detector.engine.match runs over.
 
-    Automaton (n_states states, state 0 = start):
-      goto        int32[n_states, 256]  next state for (state, byte); complete (no failure links)
+    Automaton (n_states states; detector.automaton describes the layout):
+      goto        int32[n_states, 1 << class_shift]  next state for (state, byte class);
+                                        complete (no failure links)
+      byte_class  uint8[256]            class of each byte; class_shift: log2 of a row's width
+      start_pairs uint8[2, 1 << 2 * class_shift]  per phase: class pairs that lead from its
+                                        start state back to it (skipped two bytes at a time)
+      phase_start int32[2]              start state of phase 0 (always 0) and of phase 1
+      tail_map    int32[n_states]       phase-0 state -> phase-1 state at the boundary
+      tail_from   int                   stream position where phase 1 starts (0: no phase 0)
       out_start   int32[n_states + 1]   CSR row pointers into out_pattern
       out_pattern int32[n_out]          pattern ids ending at each state
       first_out_state int               states >= this have outputs, states below have none
@@ -642,9 +648,16 @@ class MatcherTables:
       sig_order   int32[n_signatures]   evaluation order (requires first)
     n_words / n_sig_words: uint64 words of the pattern / signature bitmasks.
     signature_ids: signature id per index (for reporting; Python side only).
+    `automaton` is the argument tuple match_payload takes before the data.
     """
 
     goto: np.ndarray
+    byte_class: np.ndarray
+    class_shift: int
+    start_pairs: np.ndarray
+    phase_start: np.ndarray
+    tail_map: np.ndarray
+    tail_from: int
     out_start: np.ndarray
     out_pattern: np.ndarray
     first_out_state: int
@@ -664,6 +677,13 @@ class MatcherTables:
     @property
     def n_states(self) -> int:
         return self.goto.shape[0]
+
+    @property
+    def automaton(self) -> tuple:
+        """match_payload's table arguments, in order."""
+        return (self.goto, self.byte_class, self.class_shift, self.start_pairs,
+                self.phase_start, self.tail_map, self.tail_from, self.out_start,
+                self.out_pattern, self.pat_info, self.first_out_state)
 
     @property
     def n_patterns(self) -> int:
@@ -686,67 +706,6 @@ def _csr(rows):
     return start, flat
 
 
-def _byte_classes(data: bytes, nocase: bool):
-    """Per position, the tuple of input bytes that match it."""
-    out = []
-    for b in data:
-        if nocase and (0x41 <= b <= 0x5A or 0x61 <= b <= 0x7A):
-            out.append((b | 0x20, b & ~0x20))
-        else:
-            out.append((b,))
-    return out
-
-
-def build_automaton(keys, max_states=MAX_STATES):
-    """DFA over `keys` [(bytes, nocase)] -> (goto int32[n,256], outputs list of key lists).
-
-    Subset construction over (key, matched length) items; for case-sensitive
-    keys it yields exactly the Aho–Corasick trie with full goto, and it keeps
-    mixed nocase/exact keys exact without verification. State 0 = start.
-    Raises ValueError when more than `max_states` states would be needed.
-    """
-    classes = [_byte_classes(d, nc) for d, nc in keys]
-    lengths = [len(d) for d, _ in keys]
-    root_items = [[] for _ in range(256)]
-    for k, cls in enumerate(classes):
-        for b in cls[0]:
-            root_items[b].append((k, 1))
-    ids = {frozenset(): 0}
-    sets = [frozenset()]
-    rows = []
-    queue = deque([0])
-    root_row = None
-    while queue:
-        sid = queue.popleft()
-        items = sets[sid]
-        nxt = {}
-        for k, i in items:
-            if i < lengths[k]:
-                for b in classes[k][i]:
-                    nxt.setdefault(b, []).append((k, i + 1))
-        row = np.empty(256, np.int32) if root_row is None else root_row.copy()
-        targets = range(256) if root_row is None else nxt.keys()
-        for b in targets:
-            target = frozenset(nxt.get(b, []) + root_items[b])
-            tid = ids.get(target)
-            if tid is None:
-                tid = len(sets)
-                if tid >= max_states:
-                    raise ValueError(f"automaton needs more than {max_states} states")
-                ids[target] = tid
-                sets.append(target)
-                queue.append(tid)
-            row[b] = tid
-        if root_row is None:
-            root_row = row
-        rows.append((sid, row))
-    goto = np.empty((len(sets), 256), np.int32)
-    for sid, row in rows:
-        goto[sid] = row
-    outputs = [sorted(k for k, i in s if i == lengths[k]) for s in sets]
-    return goto, outputs
-
-
 def compile_patterns(sigset: SignatureSet) -> MatcherTables:
     """Compile every pattern of `sigset` into MatcherTables (see its docstring).
 
@@ -766,23 +725,17 @@ def compile_patterns(sigset: SignatureSet) -> MatcherTables:
             keys.append(key)
             key_pats.append([])
         key_pats[key_ids[key]].append(p_id)
+    big = np.iinfo(np.int64).max
+    key_ends = [max(big if patterns[p][1].depth is None
+                    else patterns[p][1].offset + patterns[p][1].depth for p in pats)
+                for pats in key_pats]
     try:
-        goto, outputs = build_automaton(keys)
+        auto = compile_automaton(keys, key_ends, big)
     except ValueError as exc:
         raise SignatureError(sigset.directory, str(exc)) from None
-
-    # Renumber: output states last, so the scan loop tests one comparison per byte.
-    n = goto.shape[0]
-    plain = [s for s in range(n) if not outputs[s]]
-    with_out = [s for s in range(n) if outputs[s]]
-    perm = np.empty(n, np.int32)
-    perm[np.array(plain + with_out, np.int64)] = np.arange(n, dtype=np.int32)
-    new_goto = np.empty_like(goto)
-    new_goto[perm] = perm[goto]
-    out_rows = [sorted(p for k in outputs[s] for p in key_pats[k]) for s in plain + with_out]
+    out_rows = [sorted(p for k in keys_out for p in key_pats[k]) for keys_out in auto.outputs]
     out_start, out_pattern = _csr(out_rows)
 
-    big = np.iinfo(np.int64).max
     pat_info = np.zeros((len(patterns), 3), np.int64)
     pat_sig = np.zeros(len(patterns), np.int32)
     for p_id, (s_idx, pat, mask) in enumerate(patterns):
@@ -799,8 +752,10 @@ def compile_patterns(sigset: SignatureSet) -> MatcherTables:
     sig_any_start, sig_any = _csr([[sigset.index(r) for r in s.requires.any_of]
                                    for s in sigset])
     return MatcherTables(
-        goto=np.ascontiguousarray(new_goto), out_start=out_start, out_pattern=out_pattern,
-        first_out_state=len(plain), pat_info=pat_info, pat_sig=pat_sig,
+        goto=auto.goto, byte_class=auto.byte_class, class_shift=auto.class_shift,
+        start_pairs=auto.start_pairs, phase_start=auto.phase_start, tail_map=auto.tail_map,
+        tail_from=auto.tail_from, out_start=out_start, out_pattern=out_pattern,
+        first_out_state=auto.first_out_state, pat_info=pat_info, pat_sig=pat_sig,
         sig_pat_start=sig_pat_start, sig_pat=sig_pat,
         sig_all_start=sig_all_start, sig_all=sig_all,
         sig_any_start=sig_any_start, sig_any=sig_any,

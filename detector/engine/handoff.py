@@ -28,8 +28,8 @@ from ..sinks.flow_records import AddressCache
 from .dtypes import PACKET_DTYPE
 from .inspect import (EV_DNS, EV_FIRED, EV_HELLO, EV_PEEK, EVENT_DTYPE, IM_ARENA,
                       IM_CANDIDATES, IM_DNS, IM_EVENTS, IM_EXCLUDED, IM_GAPS, IM_LOST, IM_PEEKS,
-                      INSPECT_CANDIDATE, INSPECT_MATCHING, INSPECT_OFF, INSPECT_TLS, PEEK_OFF,
-                      inspect_batch, new_inspector)
+                      IM_SLOTS_FREE, IM_SLOTS_FRESH, INSPECT_CANDIDATE, INSPECT_MATCHING,
+                      INSPECT_OFF, INSPECT_TLS, PEEK_OFF, inspect_batch, new_inspector)
 
 log = logging.getLogger(__name__)
 
@@ -215,8 +215,7 @@ class Inspector:
         self.arena = np.zeros(ARENA_BYTES + 2 * k_bytes + 8 * matcher.n_sig_words + 65536,
                               np.uint8)
         m = matcher
-        self.tables = (m.goto, m.out_start, m.out_pattern, m.pat_info, m.first_out_state,
-                       m.sig_pat_start, m.sig_pat, m.sig_all_start, m.sig_all,
+        self.tables = (*m.automaton, m.sig_pat_start, m.sig_pat, m.sig_all_start, m.sig_all,
                        m.sig_any_start, m.sig_any, m.sig_order)
 
     @property
@@ -261,10 +260,18 @@ class Inspector:
         candidates = np.flatnonzero(old_state == INSPECT_CANDIDATE)
         new_streams[candidates] = old_streams[candidates]
         # ClientHellos still arriving need no automaton either: they keep their heads
+        # (client side), moved to the first slots of the new inspector
         hellos = np.flatnonzero(old_state == INSPECT_TLS)
         new_streams[hellos] = old_streams[hellos]
-        new.state[3][hellos] = self.state[3][hellos]
+        old_slots = self.state[8][hellos, 0]
+        held = old_slots >= 0
+        new_slots = np.arange(int(held.sum()), dtype=np.int32)
+        new.state[8][hellos[held], 0] = new_slots
+        new.state[3][new_slots] = self.state[3][old_slots[held]]
+        new.state[4][new_slots] = self.state[4][old_slots[held]]
         new.meta[:] = self.meta
+        new.meta[IM_SLOTS_FREE] = 0
+        new.meta[IM_SLOTS_FRESH] = len(new_slots)
         old_handoff, new_handoff = self.handoff, new.handoff
         new_handoff.flows = old_handoff.flows
         new_handoff.newly_detected = old_handoff.newly_detected

@@ -13,8 +13,12 @@ past a hole is sent as it comes (the hole's bytes still count as new when they
 arrive): Python puts them back in order (handoff.TrackedFlow.in_order). Python turns
 inspection off for a flow by setting its state to INSPECT_OFF.
 
-Memory is fixed at construction: capacity x 2 x K bytes of stream heads plus
-a few words per row, whatever the traffic.
+Memory is fixed at construction, whatever the traffic: 2 x capacity head slots
+of K bytes (each with its packet records) plus a few words per row. A direction
+takes a slot when its first bytes arrive and its row gives both back when the
+flow leaves inspection (K bytes seen both ways, encrypted, a candidate) or the
+row is reused, so the memory actually touched follows the streams being matched
+at the same time (a few thousand), not the size of the flow table.
 
 Events (EVENT_DTYPE) carry their bytes in an arena (uint8), so they outlive
 the batch buffer and the flow row (a row can be reused within the batch).
@@ -22,8 +26,9 @@ the batch buffer and the flow row (a row can be reused within the batch).
 
 import numpy as np
 
+from .bytes_ import copy_bytes
 from .client_hello import HELLO_MALFORMED, hello_record_end, server_name_at
-from .config import kernel
+from .config import inline_kernel, kernel
 from .dtypes import DECODE_OK
 from .match import eval_signatures, match_payload
 
@@ -85,7 +90,9 @@ IM_CANDIDATES = 4  # flows that became candidates
 IM_EXCLUDED = 5   # flows whose stream opens with TLS or SSH (no cleartext mining inside)
 IM_PEEKS = 6      # EV_HELLO and EV_PEEK events written (TLS ClientHellos, proxy requests)
 IM_DNS = 7        # EV_DNS events written (DNS answers)
-IM_SIZE = 8
+IM_SLOTS_FREE = 8   # head slots given back, on the free_slots stack
+IM_SLOTS_FRESH = 9  # head slots taken at least once (the next never-used one)
+IM_SIZE = 10
 
 TCP_SYN = 0x02
 PROTO_TCP = 6
@@ -93,29 +100,77 @@ PROTO_TCP = 6
 
 def new_inspector(capacity, k_bytes, n_words, n_sig_words):
     """Arrays of the inspection state for a flow table of `capacity` rows:
-    (insp_fid, insp_state, streams, head, segs, hits, fired, peek, imeta)."""
+    (insp_fid, insp_state, streams, head, segs, hits, fired, peek, slot_of, free_slots,
+    imeta). head and segs are indexed by slot (slot_of[row, direction], -1: none yet);
+    np.zeros leaves their pages untouched until a slot is first used."""
+    n_slots = 2 * capacity
     return (
         np.full(capacity, -1, np.int64),                  # insp_fid: flow_id owning the row
         np.zeros(capacity, np.uint8),                     # insp_state: INSPECT_*
         np.zeros((capacity, 2, S_WIDTH), np.int64),       # streams
-        np.zeros((capacity, 2, k_bytes), np.uint8),       # head bytes per direction
-        np.zeros((capacity, 2, HEAD_SEGMENTS, 3), np.int64),  # segs: (stream pos, frame, ts)
+        np.zeros((n_slots, k_bytes), np.uint8),           # head bytes per slot
+        np.zeros((n_slots, HEAD_SEGMENTS, 3), np.int64),  # segs: (stream pos, frame, ts)
         np.zeros((capacity, max(1, n_words)), np.uint64),     # pattern bits
         np.zeros((capacity, max(1, n_sig_words)), np.uint64),  # fired signature bits
         np.zeros(capacity, np.uint8),                     # peek: PEEK_*
+        np.full((capacity, 2), -1, np.int32),             # slot_of: head slot per direction
+        np.zeros(n_slots + 1, np.int32),                  # free_slots: stack of slots given back
         np.zeros(IM_SIZE, np.int64),                      # meta counters
     )
 
 
-@kernel
-def reset_row(row, fid, proto, insp_fid, insp_state, streams, hits, fired, peek):
+# The slot helpers touch every array they get on every path (the branches are on
+# scalars): inlined, numba then drops their reference counting (see the note above
+# not_cleartext).
+
+@inline_kernel
+def take_slot(row, d, slot_of, free_slots, imeta):
+    """The head slot of direction d of `row`, taken when it has none: the one given back
+    last (its memory is likely still cached), else a never-used one."""
+    slot = np.int64(slot_of[row, d])
+    top = imeta[IM_SLOTS_FREE]
+    fresh = imeta[IM_SLOTS_FRESH]
+    last_freed = np.int64(free_slots[max(top - 1, np.int64(0))])
+    if slot < 0 and top > 0:
+        slot = last_freed
+        top -= 1
+    elif slot < 0:
+        slot = fresh
+        fresh += 1
+    slot_of[row, d] = slot
+    imeta[IM_SLOTS_FREE] = top
+    imeta[IM_SLOTS_FRESH] = fresh
+    return slot
+
+
+@inline_kernel
+def release_slots(row, slot_of, free_slots, imeta):
+    """Give back the head slots of `row` (its flow left inspection, or the row is reused).
+    A direction without a slot (-1) is written at the stack top too, then left there:
+    free_slots has one entry more than there are slots for it."""
+    top = imeta[IM_SLOTS_FREE]
+    for d in range(2):
+        free_slots[top] = slot_of[row, d]
+        top += np.int64(slot_of[row, d] >= 0)
+        slot_of[row, d] = -1
+    imeta[IM_SLOTS_FREE] = top
+
+
+@inline_kernel
+def reset_row(row, fid, proto, insp_fid, insp_state, streams, hits, fired, peek, slot_of,
+              free_slots, imeta):
     """Start inspecting a new flow in `row` (only TCP carries mining protocols)."""
+    release_slots(row, slot_of, free_slots, imeta)
     insp_fid[row] = fid
     peek[row] = PEEK_OFF
     insp_state[row] = INSPECT_MATCHING if proto == PROTO_TCP else INSPECT_OFF
-    streams[row, :, :] = 0
-    hits[row, :] = 0
-    fired[row, :] = 0
+    for d in range(2):                       # loops, not slices: no array views per flow
+        for c in range(S_WIDTH):
+            streams[row, d, c] = 0
+    for w in range(hits.shape[1]):
+        hits[row, w] = 0
+    for w in range(fired.shape[1]):
+        fired[row, w] = 0
 
 
 @kernel
@@ -136,102 +191,120 @@ def add_event(events, arena, imeta, fid, row, kind, direction, frame, ts, pos, s
     e["length"] = length
     e["name_at"] = 0
     e["name_len"] = 0
-    for j in range(length):
-        arena[a + j] = src[start + j]
+    copy_bytes(arena, a, src, start, length)
     imeta[IM_EVENTS] = k + 1
     imeta[IM_ARENA] = a + length
 
 
-@kernel
-def not_cleartext(head_row):
-    """True when a stream opens with a TLS record header or an SSH banner.
+# The per-packet helpers below read and write the inspector's arrays through (row,
+# direction) indices and the head through the flat view `heads` (head.reshape(-1),
+# slot s starting at s * K), never through per-row slices: each slice is an array
+# view whose reference count numba updates atomically when it is made and dropped,
+# which cost more than the inspection itself. They are inlined
+# (config.inline_kernel) with one return and each array used on every path, so
+# numba drops the reference counting of their arguments too; opens_proxy_request,
+# run once per client stream, keeps some (its reads depend on the bytes).
+
+@inline_kernel
+def not_cleartext(heads, at):
+    """True when the stream at heads[at:] opens with a TLS record header or an SSH banner.
 
     No mining protocol starts that way (JSON-RPC opens with '{', HTTP with a
     method, Stratum V2 frames with a zero extension type), and what follows is
     encrypted: TLS-wrapped mining is found from SNI, DNS and timing instead.
     """
-    b0, b1, b2 = head_row[0], head_row[1], head_row[2]
-    if 0x14 <= b0 <= 0x17 and b1 == 0x03 and b2 <= 0x04:
-        return True
-    return b0 == 0x53 and b1 == 0x53 and b2 == 0x48 and head_row[3] == 0x2D   # "SSH-"
+    b0, b1, b2 = heads[at], heads[at + 1], heads[at + 2]
+    tls = 0x14 <= b0 <= 0x17 and b1 == 0x03 and b2 <= 0x04
+    ssh = b0 == 0x53 and b1 == 0x53 and b2 == 0x48 and heads[at + 3] == 0x2D    # "SSH-"
+    return tls or ssh
 
 
-@kernel
-def opens_tls_handshake(head_row):
+@inline_kernel
+def opens_tls_handshake(heads, at):
     """A TLS handshake record header (content type 22, version 3.x): a ClientHello."""
-    return head_row[0] == 0x16 and head_row[1] == 0x03 and head_row[2] <= 0x04
+    return heads[at] == 0x16 and heads[at + 1] == 0x03 and heads[at + 2] <= 0x04
 
 
-@kernel
-def opens_proxy_request(head_row, contig):
+@inline_kernel
+def opens_proxy_request(heads, at, contig):
     """HTTP CONNECT, a SOCKS5 greeting (5, n methods, n bytes) or a SOCKS4 CONNECT:
     the target host of a proxied connection follows in the client's first bytes."""
-    if contig < 3:
-        return False
-    b0, b1 = head_row[0], head_row[1]
-    if contig >= 8 and b0 == 0x43 and b1 == 0x4F and head_row[2] == 0x4E:
-        return head_row[3] == 0x4E and head_row[7] == 0x20                   # "CONNECT "
-    if b0 == 0x05 and 1 <= b1 <= 9 and contig >= 2 + np.int64(b1):
-        for j in range(2, 2 + np.int64(b1)):
-            if head_row[j] > 0x09 and head_row[j] != 0xFF:   # IANA method numbers
-                return False
-        return True
-    return b0 == 0x04 and b1 == 0x01 and contig >= 9
+    found = False
+    if contig >= 3:
+        b0, b1 = heads[at], heads[at + 1]
+        if contig >= 8 and b0 == 0x43 and b1 == 0x4F and heads[at + 2] == 0x4E:
+            found = heads[at + 3] == 0x4E and heads[at + 7] == 0x20          # "CONNECT "
+        elif b0 == 0x05 and 1 <= b1 <= 9 and contig >= 2 + np.int64(b1):
+            found = True
+            for j in range(2, 2 + np.int64(b1)):
+                if heads[at + j] > 0x09 and heads[at + j] != 0xFF:   # IANA method numbers
+                    found = False
+        else:
+            found = b0 == 0x04 and b1 == 0x01 and contig >= 9
+    return found
 
 
-@kernel
-def hits_sum(words):
-    """A checksum of a pattern bitmask: bits are only ever set, so it changes iff one was."""
+@inline_kernel
+def hits_sum(hits, row):
+    """A checksum of a row's pattern bitmask: bits are only ever set, so it changes iff
+    one was."""
     total = np.uint64(0)
-    for w in words:
-        total += w
+    for w in range(hits.shape[1]):
+        total += hits[row, w]
     return total
 
 
 @kernel
-def emit_head(events, arena, imeta, fid, row, d, head_row, seg, st, frame, ts):
-    """One EV_HEAD event per remembered packet of a direction's head, in stream order,
-    then the out-of-order range waiting for its hole, if any (attributed to `frame`)."""
-    nseg = st[S_NSEG]
-    contig = st[S_CONTIG]
+def emit_head(events, arena, imeta, fid, row, d, heads, slot, k_bytes, segs, streams, frame,
+              ts):
+    """One EV_HEAD event per remembered packet of a direction's head (in head slot
+    `slot`), in stream order, then the out-of-order range waiting for its hole, if any
+    (attributed to `frame`)."""
+    at = slot * k_bytes                                     # the slot's first byte
+    nseg = streams[row, d, S_NSEG]
+    contig = streams[row, d, S_CONTIG]
     for k in range(nseg):
-        lo = seg[k, 0]
-        hi = seg[k + 1, 0] if k + 1 < nseg else contig
+        lo = segs[slot, k, 0]
+        hi = segs[slot, k + 1, 0] if k + 1 < nseg else contig
         if hi > lo:
-            add_event(events, arena, imeta, fid, row, EV_HEAD, d, seg[k, 1], seg[k, 2], lo,
-                      head_row, lo, hi - lo)
-    if st[S_PEND_LEN] > 0:
-        add_event(events, arena, imeta, fid, row, EV_HEAD, d, frame, ts, st[S_PEND_AT],
-                  head_row, st[S_PEND_AT], st[S_PEND_LEN])
+            add_event(events, arena, imeta, fid, row, EV_HEAD, d, segs[slot, k, 1],
+                      segs[slot, k, 2], lo, heads, at + lo, hi - lo)
+    pend_at, pend_len = streams[row, d, S_PEND_AT], streams[row, d, S_PEND_LEN]
+    if pend_len > 0:
+        add_event(events, arena, imeta, fid, row, EV_HEAD, d, frame, ts, pend_at, heads,
+                  at + pend_at, pend_len)
 
 
-@kernel
-def place_segment(head_row, st, rel, buf, off, length, k_bytes, imeta):
-    """Copy a segment at stream offset `rel` into the head buffer; return the new
-    contiguous end. Keeps one out-of-order range; later holes are dropped."""
-    contig = st[S_CONTIG]
+@inline_kernel
+def place_range(contig, pend_at, pend_len, rel, length, k_bytes):
+    """Where a segment at stream offset `rel` goes in its head: one out-of-order range is
+    kept, later holes are dropped (counted as gaps).
+
+    Scalars only, so that it inlines without reference counting. Returns (lo, hi,
+    contig, pend_at, pend_len, gaps): copy its stream bytes [lo, hi) (none when hi <= lo),
+    then the new contiguous end, out-of-order range and gap count (0 or 1).
+    """
     end_rel = rel + length
-    if end_rel <= contig:
-        return contig                          # retransmission of bytes we have
-    lo = max(rel, np.int64(0))
     hi = min(end_rel, k_bytes)
-    if rel > contig:                           # a hole before this segment
-        if st[S_PEND_LEN] != 0 and rel != st[S_PEND_AT] + st[S_PEND_LEN]:
-            imeta[IM_GAPS] += 1
-            return contig
-        for j in range(lo, hi):
-            head_row[j] = buf[off + (j - rel)]
-        if st[S_PEND_LEN] == 0:
-            st[S_PEND_AT] = rel
-        st[S_PEND_LEN] = max(hi, st[S_PEND_AT]) - st[S_PEND_AT]
-        return contig
-    for j in range(max(lo, contig), hi):
-        head_row[j] = buf[off + (j - rel)]
-    contig = max(contig, hi)
-    if st[S_PEND_LEN] != 0 and st[S_PEND_AT] <= contig:   # the hole is filled
-        contig = max(contig, st[S_PEND_AT] + st[S_PEND_LEN])
-        st[S_PEND_LEN] = 0
-    return contig
+    lo = hi
+    gaps = 0
+    if end_rel <= contig:
+        pass                                   # retransmission of bytes we have
+    elif rel > contig:                         # a hole before this segment
+        if pend_len != 0 and rel != pend_at + pend_len:
+            gaps = 1
+        else:
+            lo = max(rel, np.int64(0))
+            if pend_len == 0:
+                pend_at = rel
+            pend_len = max(hi, pend_at) - pend_at
+    else:
+        lo = contig
+        contig = max(contig, hi)
+        if pend_len != 0 and pend_at <= contig:   # the hole is filled
+            contig = max(contig, pend_at + pend_len)
+            pend_len = np.int64(0)
+    return lo, hi, contig, pend_at, pend_len, gaps
 
 
 @kernel
@@ -286,8 +359,10 @@ def take_hello(events, arena, imeta, fid, row, head_row, contig, k_bytes, frame,
 
 @kernel
 def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_packet,
-                  start, insp_fid, insp_state, streams, head, segs, hits, fired, peek, imeta,
-                  goto, out_start, out_pattern, pat_info, first_out_state,
+                  start, insp_fid, insp_state, streams, head, segs, hits, fired, peek, slot_of,
+                  free_slots, imeta,
+                  goto, byte_class, class_shift, start_pairs, phase_start, tail_map,
+                  tail_from, out_start, out_pattern, pat_info, first_out_state,
                   sig_pat_start, sig_pat, sig_all_start, sig_all, sig_any_start, sig_any,
                   sig_order, events, arena):
     """Inspect the payload of packets pkts[start:]; return where to resume.
@@ -298,8 +373,9 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
     pkts            PACKET_DTYPE[n]  the decoded batch; buf is its buffer
     flow_of_packet  int32[n]   row each packet was folded into (update_flows), -1 none
     fid_of_packet   int64[n]   flow_id of that flow at the time
-    insp_* .. fired            the inspector (new_inspector), indexed by row
-    goto .. sig_order          MatcherTables arrays
+    insp_fid .. imeta          the inspector (new_inspector): indexed by row, except head
+                               and segs, indexed by the slot slot_of gives a row's direction
+    goto .. sig_order          MatcherTables.automaton, then its signature arrays
     events, arena   outputs; imeta[IM_EVENTS] / imeta[IM_ARENA] say how much is used
                     (reset by this call)
 
@@ -310,7 +386,8 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
     """
     imeta[IM_EVENTS] = 0
     imeta[IM_ARENA] = 0
-    k_bytes = head.shape[2]
+    k_bytes = np.int64(head.shape[1])
+    heads = head.reshape(-1)            # one view for the call (see the helpers above)
     n = len(pkts)
     for i in range(start, n):
         row = flow_of_packet[i]
@@ -325,7 +402,8 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
                 imeta[IM_LOST] += 1      # the flow ended (row reused) later in this batch
             continue
         if insp_fid[row] != fid:
-            reset_row(row, fid, p["proto"], insp_fid, insp_state, streams, hits, fired, peek)
+            reset_row(row, fid, p["proto"], insp_fid, insp_state, streams, hits, fired, peek,
+                      slot_of, free_slots, imeta)
         if (p["proto"] == PROTO_UDP and p["sport"] == DNS_PORT
                 and p["payload_caplen"] > DNS_HEADER):
             dns_at = np.int64(p["payload_offset"])
@@ -350,18 +428,17 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
         if not (f["client_hi"] == p["src_hi"] and f["client_lo"] == p["src_lo"]
                 and f["client_port"] == p["sport"]):
             d = 1
-        st = streams[row, d]
         flags = p["tcp_flags"]
         if flags & TCP_SYN:
-            st[S_BASE] = (np.int64(p["seq"]) + 1) & 0xFFFFFFFF
-            st[S_HAS_BASE] = 1
+            streams[row, d, S_BASE] = (np.int64(p["seq"]) + 1) & 0xFFFFFFFF
+            streams[row, d, S_HAS_BASE] = 1
         length = np.int64(p["payload_caplen"])
         if length <= 0:
             continue
-        if st[S_HAS_BASE] == 0:               # picked up mid-stream: this byte is byte 0
-            st[S_BASE] = np.int64(p["seq"])
-            st[S_HAS_BASE] = 1
-        rel = (np.int64(p["seq"]) - st[S_BASE]) & 0xFFFFFFFF
+        if streams[row, d, S_HAS_BASE] == 0:  # picked up mid-stream: this byte is byte 0
+            streams[row, d, S_BASE] = np.int64(p["seq"])
+            streams[row, d, S_HAS_BASE] = 1
+        rel = (np.int64(p["seq"]) - streams[row, d, S_BASE]) & 0xFFFFFFFF
         if rel >= 0x80000000:
             rel -= 0x100000000                # before byte 0 (retransmitted SYN data...)
         off = np.int64(p["payload_offset"])
@@ -373,71 +450,85 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
             return i
         if state == INSPECT_CANDIDATE:
             end_rel = rel + length
-            contig = st[S_CONTIG]
+            contig = streams[row, d, S_CONTIG]
             if end_rel <= contig:
                 continue                      # retransmission
             skip = max(np.int64(0), contig - rel)
             add_event(events, arena, imeta, fid, row, EV_DATA, d, frame, ts_ns[i], rel + skip,
                       buf, off + skip, length - skip)
+            pend_at, pend_len = streams[row, d, S_PEND_AT], streams[row, d, S_PEND_LEN]
             if rel > contig:                  # out of order: Python holds it until the hole fills
-                pend_end = st[S_PEND_AT] + st[S_PEND_LEN]
-                if st[S_PEND_LEN] == 0:
-                    st[S_PEND_AT] = rel
-                    st[S_PEND_LEN] = length
-                elif st[S_PEND_AT] <= rel <= pend_end:
-                    st[S_PEND_LEN] = max(end_rel, pend_end) - st[S_PEND_AT]
+                pend_end = pend_at + pend_len
+                if pend_len == 0:
+                    streams[row, d, S_PEND_AT] = rel
+                    streams[row, d, S_PEND_LEN] = length
+                elif pend_at <= rel <= pend_end:
+                    streams[row, d, S_PEND_LEN] = max(end_rel, pend_end) - pend_at
                 else:
                     imeta[IM_GAPS] += 1
                 continue
-            if st[S_PEND_LEN] != 0 and st[S_PEND_AT] <= end_rel:   # the hole is filled
-                end_rel = max(end_rel, st[S_PEND_AT] + st[S_PEND_LEN])
-                st[S_PEND_LEN] = 0
-            st[S_CONTIG] = end_rel
+            if pend_len != 0 and pend_at <= end_rel:   # the hole is filled
+                end_rel = max(end_rel, pend_at + pend_len)
+                streams[row, d, S_PEND_LEN] = 0
+            streams[row, d, S_CONTIG] = end_rel
             continue
-        if state == INSPECT_TLS:
-            if d == 0:
-                st[S_CONTIG] = place_segment(head[row, 0], st, rel, buf, off, length, k_bytes,
-                                             imeta)
-                take_hello(events, arena, imeta, fid, row, head[row, 0], st[S_CONTIG],
-                           k_bytes, frame, ts_ns[i], insp_state)
-            continue
-        # INSPECT_MATCHING
-        old = st[S_CONTIG]
+        if state == INSPECT_TLS and d == 1:
+            continue                          # a TLS flow: only its client's hello is read
+        # INSPECT_MATCHING, or INSPECT_TLS on the client side: place the bytes in the head
+        old = streams[row, d, S_CONTIG]
         if old >= k_bytes:
             continue
-        contig = place_segment(head[row, d], st, rel, buf, off, length, k_bytes, imeta)
+        slot = take_slot(row, d, slot_of, free_slots, imeta)
+        at = slot * k_bytes                         # this direction's head in `heads`
+        lo, hi, contig, pend_at, pend_len, gaps = place_range(
+            old, streams[row, d, S_PEND_AT], streams[row, d, S_PEND_LEN], rel, length, k_bytes)
+        streams[row, d, S_PEND_AT] = pend_at
+        streams[row, d, S_PEND_LEN] = pend_len
+        imeta[IM_GAPS] += gaps
+        copy_bytes(heads, at + lo, buf, off + (lo - rel), hi - lo)
+        if state == INSPECT_TLS:
+            streams[row, 0, S_CONTIG] = contig
+            take_hello(events, arena, imeta, fid, row, head[slot], contig, k_bytes,
+                       frame, ts_ns[i], insp_state)
+            if insp_state[row] == INSPECT_OFF:
+                release_slots(row, slot_of, free_slots, imeta)
+            continue
         if old == 0 and contig >= 4:
-            if d == 0 and opens_tls_handshake(head[row, 0]):
+            if d == 0 and opens_tls_handshake(heads, at):
                 insp_state[row] = INSPECT_TLS    # no cleartext inside: only its ClientHello
                 imeta[IM_EXCLUDED] += 1
-                st[S_CONTIG] = contig
-                take_hello(events, arena, imeta, fid, row, head[row, 0], contig, k_bytes,
+                streams[row, 0, S_CONTIG] = contig
+                take_hello(events, arena, imeta, fid, row, head[slot], contig, k_bytes,
                            frame, ts_ns[i], insp_state)
+                if insp_state[row] == INSPECT_OFF:
+                    release_slots(row, slot_of, free_slots, imeta)
                 continue
-            if not_cleartext(head[row, d]):
+            if not_cleartext(heads, at):
                 insp_state[row] = INSPECT_OFF
                 imeta[IM_EXCLUDED] += 1
+                release_slots(row, slot_of, free_slots, imeta)
                 continue
-        if old == 0 and d == 0 and opens_proxy_request(head[row, 0], contig):
+        if old == 0 and d == 0 and opens_proxy_request(heads, at, contig):
             peek[row] = PEEK_ON                  # matching goes on: cleartext may follow
         if d == 0 and contig > old and peek[row] == PEEK_ON:
             add_event(events, arena, imeta, fid, row, EV_PEEK, 0, frame, ts_ns[i], old,
-                      head[row, 0], old, contig - old)
+                      heads, at + old, contig - old)
             imeta[IM_PEEKS] += 1
         if contig > old:
-            k = st[S_NSEG]
+            k = streams[row, d, S_NSEG]
             if k < HEAD_SEGMENTS:             # remember where this packet's bytes start
-                segs[row, d, k, 0] = old
-                segs[row, d, k, 1] = frame
-                segs[row, d, k, 2] = ts_ns[i]
-                st[S_NSEG] = k + 1
-            before = hits_sum(hits[row])
-            st[S_AC] = match_payload(goto, out_start, out_pattern, pat_info, first_out_state,
-                                     head[row, d], old, contig, old, d, np.int32(st[S_AC]),
-                                     hits[row])
-            st[S_CONTIG] = contig
+                segs[slot, k, 0] = old
+                segs[slot, k, 1] = frame
+                segs[slot, k, 2] = ts_ns[i]
+                streams[row, d, S_NSEG] = k + 1
+            before = hits_sum(hits, row)
+            streams[row, d, S_AC] = match_payload(
+                goto, byte_class, class_shift, start_pairs, phase_start, tail_map, tail_from,
+                out_start, out_pattern, pat_info, first_out_state, heads, at + old,
+                at + contig, old, d, np.int32(streams[row, d, S_AC]), hits[row])
+            streams[row, d, S_CONTIG] = contig
             nfired = 0
-            if hits_sum(hits[row]) != before:     # a new pattern: signatures may fire now
+            if hits_sum(hits, row) != before:    # a new pattern: signatures may fire now
                 nfired = eval_signatures(sig_pat_start, sig_pat, sig_all_start, sig_all,
                                          sig_any_start, sig_any, sig_order, hits[row],
                                          fired[row])
@@ -447,9 +538,13 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
                 add_event(events, arena, imeta, fid, row, EV_FIRED, d, frame, ts_ns[i], 0,
                           fired[row].view(np.uint8), 0, 8 * fired.shape[1])
                 for dd in range(2):
-                    emit_head(events, arena, imeta, fid, row, dd, head[row, dd],
-                              segs[row, dd], streams[row, dd], frame, ts_ns[i])
+                    if slot_of[row, dd] >= 0:
+                        emit_head(events, arena, imeta, fid, row, dd, heads,
+                                  np.int64(slot_of[row, dd]), k_bytes, segs, streams, frame,
+                                  ts_ns[i])
+                release_slots(row, slot_of, free_slots, imeta)   # Python has the bytes now
                 continue
         if streams[row, 0, S_CONTIG] >= k_bytes and streams[row, 1, S_CONTIG] >= k_bytes:
             insp_state[row] = INSPECT_OFF
+            release_slots(row, slot_of, free_slots, imeta)
     return n

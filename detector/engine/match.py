@@ -1,8 +1,9 @@
 """Signature matching kernels: run the compiled automaton over a flow's first bytes.
 
-Tables come from ``detector.rules.compile_patterns`` (MatcherTables). Per-flow
-state is two automaton states (int32, one per direction, start at 0) and one
-bitmask row of fired patterns (uint64[n_words], start at 0). Feed each payload
+Tables come from ``detector.rules.compile_patterns`` (MatcherTables.automaton;
+detector.automaton explains their layout). Per-flow state is two automaton
+states (int32, one per direction, start at 0) and one bitmask row of fired
+patterns (uint64[n_words], start at 0). Feed each payload
 segment of a direction in stream order with ``match_payload`` (state carries
 over segment boundaries, so a pattern split across segments is still found);
 stop after the first K bytes per direction (K = 4096 by default, the caller's
@@ -14,24 +15,21 @@ Stream positions are 0-based byte offsets within one direction's stream.
 
 import numpy as np
 
-from detector.engine.config import kernel
+from detector.engine.config import inline_kernel, kernel
 
 DIR_TOSERVER = 0
 DIR_TOCLIENT = 1
 
 
-@kernel
-def match_payload(goto, out_start, out_pattern, pat_info, first_out_state,
+@inline_kernel
+def match_payload(goto, byte_class, class_shift, start_pairs, phase_start, tail_map,
+                  tail_from, out_start, out_pattern, pat_info, first_out_state,
                   data, start, end, stream_pos, direction, state, hits):
     """Run the automaton over data[start:end] and record the patterns that fire.
 
     Parameters
     ----------
-    goto            : int32[n_states, 256]  MatcherTables.goto (C-contiguous, n_states <= 2**24)
-    out_start       : int32[n_states + 1]   MatcherTables.out_start
-    out_pattern     : int32[n_out]          MatcherTables.out_pattern
-    pat_info        : int64[n_patterns, 3]  MatcherTables.pat_info (dir mask, min_end, max_end)
-    first_out_state : int                   MatcherTables.first_out_state
+    goto .. first_out_state : MatcherTables.automaton (detector.automaton describes them)
     data            : uint8[::1]            buffer holding the segment (e.g. the batch buffer)
     start, end      : int64                 segment bounds in `data`, start inclusive, end
                                             exclusive; 0 <= start <= end <= len(data)
@@ -45,31 +43,58 @@ def match_payload(goto, out_start, out_pattern, pat_info, first_out_state,
 
     Returns
     -------
-    int32  the state to pass with the next segment of this flow direction. Never
-           raises; reads only data[start:end]; writes only `hits` (bits are only set).
+    int32  the state to pass with the next segment of this flow direction (a phase-1
+           state once the stream reaches tail_from). Never raises; reads only
+           data[start:end]; writes only `hits` (bits are only set).
+
+    One function, no helpers and no array views: inlined into the inspection loop,
+    every array it receives would otherwise be reference-counted per call. Indices
+    are unsigned, so numba emits no negative-index fix-up per byte.
     """
-    flat = goto.ravel()                   # C-contiguous view: row s starts at s << 8
-    s = np.uint32(state)
     dbit = np.int64(1) << np.int64(direction)
     base = np.int64(stream_pos) - np.int64(start) + 1   # stream end position of data[i] is base + i
-    i = np.int64(start)
-    while i < end:
-        if s == 0:
-            # At the start state most bytes lead back to it: skip them without the
-            # load-to-load dependency of the automaton step (goto[0, b] == 0, no output).
-            while i < end and flat[np.uint32(data[i])] == 0:
-                i += 1
-            if i == end:
-                break
-        s = np.uint32(flat[(s << np.uint32(8)) | np.uint32(data[i])])
-        if s >= first_out_state:
-            e = base + i
-            for k in range(out_start[s], out_start[s + 1]):
-                p = out_pattern[k]
-                if (pat_info[p, 0] & dbit) != 0 and pat_info[p, 1] <= e <= pat_info[p, 2]:
-                    hits[p >> 6] |= np.uint64(1) << np.uint64(p & 63)
-        i += 1
-    return np.int32(s)
+    sh = np.uint32(class_shift)
+    one = np.uint64(1)
+    s = np.uint32(state)
+    i = np.uint64(start)
+    phase = 0
+    cross = np.int64(end)                                  # where phase 1 begins in `data`
+    if np.int64(stream_pos) < tail_from:
+        cross = np.int64(start) + (tail_from - np.int64(stream_pos))
+    else:
+        phase = 1
+    while True:
+        stop = np.uint64(end) if phase == 1 else np.uint64(min(np.int64(end), cross))
+        begin = np.uint32(phase_start[phase])
+        while i < stop:
+            if s == begin:
+                # At the start state most bytes lead back to it: skip them two at a time
+                # (class pairs that return without an output), then one at a time,
+                # without the load-to-load dependency of the automaton step.
+                while i + one < stop:
+                    c0 = np.uint32(byte_class[data[i]])
+                    if start_pairs[phase, (c0 << sh) | np.uint32(byte_class[data[i + one]])]:
+                        i += np.uint64(2)
+                    elif goto[begin, c0] == begin:
+                        i += one
+                    else:
+                        break
+                if i + one == stop and goto[begin, byte_class[data[i]]] == begin:
+                    i = stop
+                if i == stop:
+                    break
+            s = np.uint32(goto[s, byte_class[data[i]]])
+            if s >= first_out_state:
+                e = base + np.int64(i)
+                for k in range(out_start[s], out_start[s + 1]):
+                    p = out_pattern[k]
+                    if (pat_info[p, 0] & dbit) != 0 and pat_info[p, 1] <= e <= pat_info[p, 2]:
+                        hits[p >> 6] |= np.uint64(1) << np.uint64(p & 63)
+            i += one
+        if phase == 1 or np.int64(stop) < cross:
+            return np.int32(s)
+        s = np.uint32(tail_map[s])                         # the stream reached tail_from
+        phase = 1
 
 
 @kernel

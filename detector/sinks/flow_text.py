@@ -12,7 +12,7 @@ row = piece[0] value[0] piece[1] value[1] ... value[n-1] piece[n].
 
 import numpy as np
 
-from ..engine.config import kernel, small_kernel
+from ..engine.config import kernel, inline_kernel
 from ..engine.dtypes import END_REASONS
 from .flow_records import FIELDS, flag_text, transport_text, tunnel_text
 
@@ -79,7 +79,7 @@ class FlowTextFormatter:
         return self.out[:n].tobytes()
 
 
-@small_kernel
+@inline_kernel
 def put_text(out, pos, table, length, code):
     """Copy entry `code` of a StringTable to out[pos:]; return the new position.
 
@@ -102,7 +102,7 @@ def put_text(out, pos, table, length, code):
 POW10 = np.array([10 ** k for k in range(20)], np.uint64)
 
 
-@small_kernel
+@inline_kernel
 def put_uint(out, pos, v, min_digits):
     """Decimal digits of v >= 0 (at least min_digits, zero padded)."""
     v = np.uint64(v)
@@ -117,14 +117,14 @@ def put_uint(out, pos, v, min_digits):
     return pos + n
 
 
-@small_kernel
+@inline_kernel
 def ipv6_group(hi, lo, k):
     """16-bit group k (0..7) of the address (hi, lo)."""
     word = hi if k < 4 else lo
     return np.int64((word >> np.uint64(48 - 16 * (k % 4))) & np.uint64(0xFFFF))
 
 
-@small_kernel
+@inline_kernel
 def put_ip(out, pos, hi, lo):
     """Dotted IPv4 for ::ffff:a.b.c.d, else RFC 5952 IPv6 (longest zero run as '::')."""
     if hi == 0 and (lo >> np.uint64(32)) == np.uint64(0xFFFF):
@@ -169,7 +169,7 @@ def put_ip(out, pos, hi, lo):
     return pos
 
 
-@small_kernel
+@inline_kernel
 def put_date(out, pos, days):
     """Days since the epoch as YYYY-MM-DD (proleptic Gregorian, UTC)."""
     # civil_from_days (H. Hinnant, 'chrono-compatible low-level date algorithms')
@@ -191,7 +191,7 @@ def put_date(out, pos, days):
     return put_uint(out, pos + 1, d, 2)
 
 
-@small_kernel
+@inline_kernel
 def put_iso_ns(out, pos, ts_ns, day_cache):
     """ISO 8601 UTC with nanoseconds: 2020-02-07T21:03:54.258190000Z.
 
@@ -225,7 +225,7 @@ def put_iso_ns(out, pos, ts_ns, day_cache):
     return pos + 1
 
 
-@small_kernel
+@inline_kernel
 def put_seconds(out, pos, ns):
     """ns >= 0 as seconds like Python's repr of round(ns / 1e9, 9): 57.74692, 0.0."""
     pos = put_uint(out, pos, ns // 1_000_000_000, 1)

@@ -172,9 +172,7 @@ def fired_signatures(tables, toserver: bytes, toclient: bytes) -> set:
     hits = tables.new_hits(1)[0]
     for direction, data in ((0, toserver), (1, toclient)):
         buf = np.frombuffer(data, np.uint8) if data else np.zeros(0, np.uint8)
-        match_payload(tables.goto, tables.out_start, tables.out_pattern, tables.pat_info,
-                      tables.first_out_state, buf, 0, len(buf), 0, direction,
-                      np.int32(0), hits)
+        match_payload(*tables.automaton, buf, 0, len(buf), 0, direction, np.int32(0), hits)
     fired = tables.new_fired(1)[0]
     eval_signatures(tables.sig_pat_start, tables.sig_pat, tables.sig_all_start,
                     tables.sig_all, tables.sig_any_start, tables.sig_any, tables.sig_order,

@@ -42,8 +42,7 @@ def run(tables, data, direction, splits=(), stream_pos=0, pad=0):
     state = np.int32(0)
     cuts = [0] + sorted(set(c for c in splits if 0 < c < len(data))) + [len(data)]
     for a, b in zip(cuts[:-1], cuts[1:]):
-        state = match_payload(tables.goto, tables.out_start, tables.out_pattern,
-                              tables.pat_info, tables.first_out_state, buf, pad + a, pad + b,
+        state = match_payload(*tables.automaton, buf, pad + a, pad + b,
                               stream_pos + a, direction, state, hits)
     return hits, int(state)
 
@@ -160,9 +159,8 @@ def test_eval_signatures_all_of_any_of():
         hits = np.zeros(tables.n_words, np.uint64)
         for direction, data in ((0, toserver), (1, toclient)):
             buf = np.frombuffer(data, np.uint8) if data else np.zeros(0, np.uint8)
-            match_payload(tables.goto, tables.out_start, tables.out_pattern, tables.pat_info,
-                          tables.first_out_state, buf, 0, len(buf), 0, direction,
-                          np.int32(0), hits)
+            match_payload(*tables.automaton, buf, 0, len(buf), 0, direction, np.int32(0),
+                          hits)
         fired = np.zeros(tables.n_sig_words, np.uint64)
         n = eval_signatures(tables.sig_pat_start, tables.sig_pat, tables.sig_all_start,
                             tables.sig_all, tables.sig_any_start, tables.sig_any,
@@ -174,10 +172,8 @@ def test_empty_segment_keeps_state():
     tables = compile_patterns(make_set([(b"abc", False, 0, None, "any")]))
     hits = np.zeros(1, np.uint64)
     buf = np.frombuffer(b"ab", np.uint8)
-    s = match_payload(tables.goto, tables.out_start, tables.out_pattern, tables.pat_info,
-                      tables.first_out_state, buf, 0, 2, 0, 0, np.int32(0), hits)
-    s2 = match_payload(tables.goto, tables.out_start, tables.out_pattern, tables.pat_info,
-                       tables.first_out_state, buf, 1, 1, 2, 0, s, hits)
+    s = match_payload(*tables.automaton, buf, 0, 2, 0, 0, np.int32(0), hits)
+    s2 = match_payload(*tables.automaton, buf, 1, 1, 2, 0, s, hits)
     assert s2 == s and s != 0 and int(hits[0]) == 0
 
 
@@ -189,9 +185,12 @@ import detector.engine.match as m
 assert not hasattr(m.match_payload, "py_func"), "JIT still on"
 rng = random.Random(7)
 for _ in range(40):
-    specs = [(bytes(rng.choice(b"abA") for _ in range(rng.randint(1, 3))), rng.random() < .5,
-              rng.randint(0, 4), None, rng.choice(["client", "server", "any"]))
-             for _ in range(rng.randint(1, 6))]
+    specs = []
+    for _ in range(rng.randint(1, 6)):
+        pat = bytes(rng.choice(b"abA") for _ in range(rng.randint(1, 3)))
+        depth = rng.choice([None, len(pat) + rng.randint(0, 6)])   # windowed: two phases
+        specs.append((pat, rng.random() < .5, rng.randint(0, 4), depth,
+                      rng.choice(["client", "server", "any"])))
     data = bytes(rng.choice(b"abAB") for _ in range(rng.randint(0, 60)))
     t = compile_patterns(make_set(specs))
     whole = bits(run(t, data, 0)[0], len(specs))

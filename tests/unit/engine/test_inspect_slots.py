@@ -1,0 +1,156 @@
+"""Head slots of the inspection kernel (detector/engine/inspect.py): a stream takes one
+with its first bytes and its flow gives it back when it leaves inspection, so slots
+are reused; what Python is handed must still be each flow's own bytes. And a
+ClientHello cut by a signature reload (Inspector.with_matcher) arrives whole."""
+
+import random
+
+import numpy as np
+from scapy.layers.inet import IP, TCP
+from scapy.layers.l2 import Ether
+from scapy.packet import Raw
+
+from detector.capture.batch import RecordBatch
+from detector.engine.handoff import Inspector
+from detector.engine.inspect import (EV_FIRED, EV_HEAD, EV_HELLO, IM_SLOTS_FREE,
+                                     IM_SLOTS_FRESH, INSPECT_CANDIDATE, INSPECT_OFF)
+from detector.pipeline import EngineOptions, FlowEngine
+from detector.scan_command import load_matcher
+from tests.encrypted.test_visible_parsers import JA4_CIPHERS, JA4_EXTS, client_hello
+
+CLIENT, POOL = "10.1.2.3", "198.51.100.7"
+ETHERNET = 1
+ISN = 1000
+
+
+def frame(sport, seq, payload=b"", flags="PA", to_server=True):
+    ip = IP(src=CLIENT, dst=POOL) if to_server else IP(src=POOL, dst=CLIENT)
+    tcp = TCP(sport=sport, dport=3333, seq=seq, ack=1, flags=flags) if to_server else \
+        TCP(sport=3333, dport=sport, seq=seq, ack=1, flags=flags)
+    return bytes(Ether() / ip / tcp / Raw(payload)) if payload else bytes(Ether() / ip / tcp)
+
+
+def batch(frames, first_record=0):
+    """One RecordBatch over `frames`, 1 ms apart."""
+    offsets, parts, pos = [], [], 0
+    for f in frames:
+        offsets.append(pos)
+        parts.append(f)
+        pos += len(f)
+    n = len(frames)
+    caplen = np.array([len(f) for f in frames], np.uint32)
+    return RecordBatch(np.frombuffer(b"".join(parts), np.uint8).copy(),
+                       np.array(offsets, np.int64), caplen, caplen.copy(),
+                       1_700_000_000_000_000_000 + 1_000_000 * np.arange(first_record,
+                                                                       first_record + n),
+                       np.full(n, ETHERNET, np.uint16), first_record)
+
+
+class Recorder:
+    """Every event an Inspector hands to Python: (kind, flow_id, direction, pos, bytes)."""
+
+    def __init__(self):
+        self.events = []
+
+    def attach(self, inspector):
+        handoff = inspector.handoff
+        original = handoff.on_events
+
+        def on_events(events, arena, rows):
+            for e in events:
+                data = arena[e["arena_off"]:e["arena_off"] + e["length"]].tobytes()
+                self.events.append((int(e["kind"]), int(e["flow_id"]), int(e["direction"]),
+                                    int(e["stream_pos"]), data, int(e["name_at"]),
+                                    int(e["name_len"])))
+            return original(events, arena, rows)
+
+        handoff.on_events = on_events
+        return inspector
+
+    def head(self, flow_id, direction):
+        """The flow's head as handed over (EV_HEAD pieces put back by stream position)."""
+        out = bytearray()
+        for kind, fid, d, pos, data, _, _ in sorted(e for e in self.events
+                                                    if e[0] == EV_HEAD and e[1] == flow_id
+                                                    and e[2] == direction):
+            assert pos == len(out), "EV_HEAD pieces must tile the head"
+            out += data
+        return bytes(out)
+
+
+def engine_with(recorder, capacity=256):
+    options = EngineOptions(max_flows=capacity, batch_records=64, idle_timeout_s=3600)
+    inspector = recorder.attach(Inspector(load_matcher(), capacity, k_bytes=4096))
+    return FlowEngine(options, inspector), inspector
+
+
+def subscribe(k, rng):
+    filler = "x" * rng.randrange(0, 600)     # heads of many lengths share the same slots
+    return (f'{{"id":{k},"method":"mining.subscribe","params":["{filler}"]}}\n').encode()
+
+
+def test_slots_are_reused_and_each_flow_hands_over_its_own_bytes():
+    rng = random.Random(4)
+    recorder = Recorder()
+    engine, inspector = engine_with(recorder)
+    frames, sent = [], {}
+    for k in range(150):
+        sport = 20000 + k
+        reply = f'{{"id":{k},"result":true,"error":null}}\n'.encode() if k % 2 else b""
+        data = subscribe(k, rng)
+        cut = rng.randrange(1, len(data))
+        first, second = frame(sport, ISN + 1, data[:cut]), frame(sport, ISN + 1 + cut, data[cut:])
+        frames.append(frame(sport, ISN, flags="S"))
+        if reply:                                  # the server speaks first: its slot too
+            frames.append(frame(sport, 5000, reply, to_server=False))
+        in_order = k % 3 != 0              # else the second segment waits for the first
+        frames += [first, second] if in_order else [second, first]
+        end = data.index(b'"mining.subscribe"') + len(b'"mining.subscribe"')
+        fired_at = cut if in_order and cut >= end else len(data)
+        sent[k] = (data[:fired_at], reply)      # the head when the signature fired
+    for i in range(0, len(frames), 64):
+        list(engine.feed(batch(frames[i:i + 64], i)))
+    fired = [e[1] for e in recorder.events if e[0] == EV_FIRED]
+    assert len(fired) == 150 == len(set(fired))
+    for k, flow_id in enumerate(sorted(fired)):
+        data, reply = sent[k]
+        assert recorder.head(flow_id, 0) == data
+        assert recorder.head(flow_id, 1) == reply
+    meta = inspector.meta
+    # every flow fired and gave its slots back: two slots served all 150
+    assert meta[IM_SLOTS_FRESH] == 2 and meta[IM_SLOTS_FREE] == 2
+    assert (inspector.state[8] == -1).all()
+
+
+def test_client_hello_cut_by_a_signature_reload_arrives_whole():
+    recorder = Recorder()
+    engine, old = engine_with(recorder)
+    hello = client_hello(JA4_CIPHERS, JA4_EXTS)
+    frames = []
+    for k in range(3):                 # flows still matching hold slots 0..2 before the hello
+        frames += [frame(30000 + k, ISN, flags="S"),
+                   frame(30000 + k, ISN + 1, b"GET / HTTP/1.1\r\n")]
+    frames += [frame(40000, ISN, flags="S"), frame(40000, ISN + 1, hello[:100])]
+    list(engine.feed(batch(frames)))
+    tls_row = int(np.argmax(engine.table[0]["flow_id"]))      # the newest flow
+    assert old.state[8][tls_row, 0] == 3
+    new = recorder.attach(old.with_matcher(load_matcher()))
+    engine.inspector = new
+    assert new.state[8][tls_row, 0] == 0 and new.meta[IM_SLOTS_FRESH] == 1
+    assert (new.state[1][:3] == INSPECT_OFF).all()          # matching flows are let go
+    list(engine.feed(batch([frame(40000, ISN + 101, hello[100:])], len(frames))))
+    [ev] = [e for e in recorder.events if e[0] == EV_HELLO]
+    assert ev[4] == hello
+    assert hello[ev[5]:ev[5] + ev[6]] == b"example.com"
+    assert new.meta[IM_SLOTS_FREE] == 1 and new.state[8][tls_row, 0] == -1
+
+
+def test_candidates_give_their_slots_back():
+    recorder = Recorder()
+    engine, inspector = engine_with(recorder)
+    rng = random.Random(1)
+    frames = [frame(50000, ISN, flags="S"), frame(50000, ISN + 1, subscribe(1, rng))]
+    list(engine.feed(batch(frames)))
+    row = int(np.argmax(engine.table[0]["flow_id"]))
+    assert inspector.state[1][row] == INSPECT_CANDIDATE
+    assert (inspector.state[8][row] == -1).all() and inspector.meta[IM_SLOTS_FREE] == 1
