@@ -56,6 +56,11 @@ def parse_json(message: dict | bytes, direction: str) -> MiningMessage | None:
         msg = parse(obj, direction)
         if msg is not None:
             return msg
+    return generic_reply(obj, direction)
+
+
+def generic_reply(obj: dict, direction: str) -> MiningMessage | None:
+    """A pool reply no dialect claimed (pairing only), or None when `obj` is no reply."""
     if (direction == TOCLIENT and not isinstance(obj.get("method"), str)
             and ("result" in obj or "error" in obj)):
         return MiningMessage(kind=KIND_REPLY, variant=None, strength=WEAK, direction=direction,

@@ -13,10 +13,9 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detector.protocols import dispatch, http_mining
-from detector.protocols.jsonrpc import coerce_message, reply_ok, split_lines
-from detector.protocols.message import (KIND_REPLY, TOCLIENT, TOSERVER, WEAK, MiningMessage,
-                                        message_id)
+from detector.protocols import dispatch
+from detector.protocols.jsonrpc import coerce_message, split_lines
+from detector.protocols.message import TOCLIENT, TOSERVER
 from tests.gen.mining import LOOKALIKES, MINING, midstream_stratum
 
 DIRECTIONS = (TOSERVER, TOCLIENT)
@@ -31,13 +30,7 @@ def chain_parse(message, direction):
         msg = dialect.parse(obj, direction)
         if msg is not None:
             return msg
-    if (direction == TOCLIENT and not isinstance(obj.get("method"), str)
-            and ("result" in obj or "error" in obj)):
-        return MiningMessage(kind=KIND_REPLY, variant=None, strength=WEAK, direction=direction,
-                             signature="jsonrpc.reply", msg_id=message_id(obj), is_reply=True,
-                             result_ok=reply_ok(obj),
-                             submitblock_ok=http_mining.submitblock_reply_ok(obj))
-    return None
+    return dispatch.generic_reply(obj, direction)
 
 
 def dialogue_objects():
