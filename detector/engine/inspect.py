@@ -486,6 +486,11 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
         streams[row, d, S_PEND_LEN] = pend_len
         imeta[IM_GAPS] += gaps
         copy_bytes(heads, at + lo, buf, off + (lo - rel), hi - lo)
+        if (state == INSPECT_MATCHING and old == 0 and contig >= 4 and d == 0
+                and opens_tls_handshake(heads, at)):
+            state = INSPECT_TLS                  # no cleartext inside: only its ClientHello
+            insp_state[row] = state
+            imeta[IM_EXCLUDED] += 1
         if state == INSPECT_TLS:
             streams[row, 0, S_CONTIG] = contig
             take_hello(events, arena, imeta, fid, row, head[slot], contig, k_bytes,
@@ -494,15 +499,6 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
                 release_slots(row, slot_of, free_slots, imeta)
             continue
         if old == 0 and contig >= 4:
-            if d == 0 and opens_tls_handshake(heads, at):
-                insp_state[row] = INSPECT_TLS    # no cleartext inside: only its ClientHello
-                imeta[IM_EXCLUDED] += 1
-                streams[row, 0, S_CONTIG] = contig
-                take_hello(events, arena, imeta, fid, row, head[slot], contig, k_bytes,
-                           frame, ts_ns[i], insp_state)
-                if insp_state[row] == INSPECT_OFF:
-                    release_slots(row, slot_of, free_slots, imeta)
-                continue
             if not_cleartext(heads, at):
                 insp_state[row] = INSPECT_OFF
                 imeta[IM_EXCLUDED] += 1
