@@ -63,10 +63,19 @@ def group():
     """Find cryptocurrency-mining traffic in packet captures."""
 
 
+def engine_settings(max_flows, idle_timeout, active_timeout, batch_records):
+    """EngineOptions from the shared engine options (imported here: `--help` stays fast)."""
+    from detector.pipeline import EngineOptions
+
+    size = {} if batch_records is None else {"batch_records": batch_records}
+    return EngineOptions(max_flows=max_flows, idle_timeout_s=idle_timeout,
+                         active_timeout_s=active_timeout, **size)
+
+
 def engine_options(f):
     """The options every command that runs the engine shares."""
-    f = click.option("--batch-records", default=8192, show_default=True, hidden=True,
-                     callback=positive_int, type=int)(f)
+    f = click.option("--batch-records", default=None, hidden=True, callback=positive_int,
+                     type=int, help="Records per engine batch (default: the engine's).")(f)
     f = click.option("--active-timeout", default=0.0, show_default=True, type=float,
                      callback=non_negative,
                      help="End a flow record after this many seconds (0 = never).")(f)
@@ -98,10 +107,8 @@ def flows(paths, fmt, output, stats_json, quiet, max_flows, idle_timeout, active
     end of capture); for the same input and options the output is identical.
     """
     from detector.flows_command import run_flows
-    from detector.pipeline import EngineOptions
 
-    options = EngineOptions(max_flows=max_flows, idle_timeout_s=idle_timeout,
-                            active_timeout_s=active_timeout, batch_records=batch_records)
+    options = engine_settings(max_flows, idle_timeout, active_timeout, batch_records)
     status = run_flows(paths, fmt, output, options, quiet=quiet, stats_json=stats_json,
                        report=err)
     sys.exit(status)
@@ -169,13 +176,11 @@ def scan(paths, fmt, output, signatures_dir, inspect_bytes, stats_json, quiet, l
 
     Exit status: 0 no mining, 1 mining found, 2 error (like clamscan).
     """
-    from detector.pipeline import EngineOptions
     from detector.scan_command import LedgerSink, run_scan
 
     if show_ledger and not ledger_path:
         raise click.UsageError("--show-ledger needs --ledger FILE")
-    options = EngineOptions(max_flows=max_flows, idle_timeout_s=idle_timeout,
-                            active_timeout_s=active_timeout, batch_records=batch_records)
+    options = engine_settings(max_flows, idle_timeout, active_timeout, batch_records)
     ledger = LedgerSink.open(ledger_path, subscribers_path, sensor) if ledger_path else None
     status = run_scan(paths, fmt, output, options, k_bytes=inspect_bytes,
                       signatures_dir=signatures_dir, quiet=quiet, stats_json=stats_json,
@@ -239,11 +244,9 @@ def live(interface, workers, bpf, fmt, output, status_interval, metrics_port, ri
     """
     from detector.live.settings import LiveSettings
     from detector.live.supervisor import run_live
-    from detector.pipeline import EngineOptions
     from detector.scan_command import LedgerSink
 
-    engine = EngineOptions(max_flows=max_flows, idle_timeout_s=idle_timeout,
-                           active_timeout_s=active_timeout, batch_records=batch_records)
+    engine = engine_settings(max_flows, idle_timeout, active_timeout, batch_records)
     settings = LiveSettings(
         interface=interface, workers=workers, bpf=bpf, output=output, fmt=fmt,
         status_interval_s=status_interval, metrics_port=metrics_port,

@@ -47,6 +47,20 @@ def test_every_truth_flow_is_a_hit_and_nothing_else():
         assert len(ended) == len(truth_flows(capture))
 
 
+def test_final_hits_do_not_depend_on_the_batch_size():
+    """Batches only decide when Python sees events and ended flows: the final hits of
+    every bundled mining capture are the same, in the same order, batch after batch."""
+    def final_hits(*options):
+        r = minewatch("scan", "-q", *options, *MINING)
+        assert r.returncode == 1, r.stderr
+        return [h for h in r.stdout.decode().splitlines() if '"state":"ended"' in h]
+
+    default = final_hits()
+    assert len(default) == sum(len(truth_flows(c)) for c in MINING)
+    for size in (1, 7, 4096):
+        assert final_hits("--batch-records", size) == default, size
+
+
 def test_jsonl_detected_then_ended_per_flow():
     r = minewatch("scan", "-q", PCAPS / "peafowl" / "monero.pcap")
     lines = [json.loads(x) for x in r.stdout.decode().splitlines()]
