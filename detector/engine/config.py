@@ -11,7 +11,11 @@ pair them up; in the inspection loop those updates cost more than the helpers'
 work. An inlined helper loses them when it has a single return, no helper
 calls of its own, no array views, and uses each array on every path (branch on
 scalars); several exits, a nested helper or an array touched in one branch
-only bring them back (detector/engine/inspect.py shows each case).
+only bring them back (detector/engine/inspect.py shows each case). Even
+where they stay, inlining removes the updates at the call itself: decode's
+per-record chain (decode_record -> link -> IPv4 -> L4) runs in 55 ms per 2M
+packets inlined, 99 ms as calls. Each inlined call site is compiled again, so
+rare paths (tunnels, IPv6 extension headers, odd link types) stay calls.
 """
 
 from numba import njit

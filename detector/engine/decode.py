@@ -8,7 +8,7 @@ captured end (offset + caplen), never by its wire length.
 
 import numpy as np
 
-from detector.engine.config import kernel
+from detector.engine.config import inline_kernel, kernel
 from detector.engine.decode_ip import decode_ipv4, decode_ipv6, decode_l4
 from detector.engine.decode_link import decode_ethernet, decode_link
 from detector.engine.decode_tunnel import decode_tunnel, may_be_tunnel
@@ -47,7 +47,7 @@ def clear_packet(pkt, status):
     pkt["l4_anomaly"] = 0
 
 
-@kernel
+@inline_kernel
 def decode_record(buf, off, end, linktype, pkt):
     """Decode one record buf[off:end] down to its innermost IP packet.
 

@@ -9,7 +9,7 @@ fields); reads stop at the captured end.
 import numpy as np
 
 from detector.engine.bytes_ import be16, be32, be64
-from detector.engine.config import kernel
+from detector.engine.config import inline_kernel, kernel
 from detector.engine.dtypes import (
     DECODE_MALFORMED, DECODE_OK, DECODE_TRUNCATED, FRAG_FIRST, FRAG_LATER,
     FRAG_NONE, IPV4_MAPPED, L4_MALFORMED, L4_TRUNCATED,
@@ -31,7 +31,7 @@ PORTS_LEN = 4          # source + destination port: enough to place a packet in 
 SCTP_COMMON_HLEN = 12
 
 
-@kernel
+@inline_kernel
 def decode_ipv4(buf, off, end, pkt):
     """Decode the IPv4 header at buf[off:end] into one PACKET_DTYPE row.
 
@@ -191,7 +191,7 @@ def l4_anomaly(pkt, kind, end):
     return DECODE_OK
 
 
-@kernel
+@inline_kernel
 def decode_l4(buf, off, end, wire_len, proto, frag, pkt):
     """Decode the L4 header after the innermost IP header: ports, TCP fields, payload.
 

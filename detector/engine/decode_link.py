@@ -9,7 +9,7 @@ None of these are tunnels (no TUNNEL_* bit); they never write the packet row.
 import numpy as np
 
 from detector.engine.bytes_ import be16, be32, le32
-from detector.engine.config import kernel
+from detector.engine.config import inline_kernel, kernel
 from detector.engine.dtypes import (
     DECODE_MALFORMED, DECODE_NOT_IP, DECODE_OK, DECODE_TRUNCATED,
     DECODE_UNSUPPORTED_LINK, LINKTYPE_C_HDLC, LINKTYPE_ETHERNET, LINKTYPE_IPV4,
@@ -213,7 +213,7 @@ def decode_ethertype(buf, off, end, etype):
         return DECODE_NOT_IP, 0, off
 
 
-@kernel
+@inline_kernel
 def decode_ethernet(buf, off, end):
     """Decode an Ethernet II header at buf[off:end] and what it stacks up to IP.
 
@@ -248,7 +248,7 @@ def null_family_next(family):
     return 0
 
 
-@kernel
+@inline_kernel
 def decode_link(buf, off, end, linktype):
     """Decode the link-layer header of one record up to its first IP header.
 
