@@ -270,8 +270,10 @@ def subcommand_available(base, sub, env) -> bool:
     return p.returncode == 0
 
 
-def step_minewatch(sub: str, path: Path, core: int, env, timeout: float, want_cold: bool):
-    """Cold (first) then warm run of `minewatch SUB`; returns a result dict or None."""
+def step_minewatch(sub: str, path: Path, core: int, env, timeout: float, want_cold: bool,
+                   repeat: int = 3):
+    """Cold (first) run, then `repeat` warm runs of `minewatch SUB`, of which the one
+    with the median elapsed time is reported; returns a result dict or None."""
     base, label = minewatch_cmd()
     if base is None or not subcommand_available(base, sub, env):
         log(f"minewatch {sub}: not available")
@@ -279,7 +281,7 @@ def step_minewatch(sub: str, path: Path, core: int, env, timeout: float, want_co
     res = {"command": label}
     with tempfile.TemporaryDirectory(prefix="mw-bench-") as td:
         runs = []
-        for i in range(2 if want_cold else 1):
+        for i in range(repeat + 1 if want_cold else repeat):
             stats_path = Path(td) / f"stats{i}.json"
             cmd = taskset(core) + base + [sub, str(path), "--format", "jsonl", "-o", os.devnull,
                                           "--stats-json", str(stats_path)]
@@ -301,11 +303,14 @@ def step_minewatch(sub: str, path: Path, core: int, env, timeout: float, want_co
         if want_cold:
             res["cold_wall_s"] = runs[0][0]
             res["cold_stats"] = runs[0][1]
-            if runs[-1][0] > 0.8 * runs[0][0]:
+            if min(wall for wall, _ in runs[1:]) > 0.8 * runs[0][0]:
                 res["warning"] = ("the warm run was not faster than the cold one: the numba cache "
                                   "was not reused (sources edited during the run?)")
                 log(f"minewatch {sub}: warning: {res['warning']}")
-        wall, stats = runs[-1]
+            runs = runs[1:]
+        runs.sort(key=lambda run: run[1].get("elapsed_s") or run[0])
+        wall, stats = runs[len(runs) // 2]
+        res["warm_elapsed_s"] = [run[1].get("elapsed_s") for run in runs]
     res["wall_s"] = wall
     res["stats"] = stats
     res["packets"] = stats.get("records")
@@ -313,7 +318,8 @@ def step_minewatch(sub: str, path: Path, core: int, env, timeout: float, want_co
     res["startup_s"] = stats.get("startup_s")
     if isinstance(stats.get("elapsed_s"), (int, float)) and stats["elapsed_s"] > 0:
         res["seconds"] = float(stats["elapsed_s"])
-        res["note"] = "elapsed_s from --stats-json (start-up excluded)"
+        res["note"] = (f"elapsed_s from --stats-json (start-up excluded), median of "
+                       f"{len(res['warm_elapsed_s'])} warm runs")
     else:
         su = stats.get("startup_s") or 0.0
         res["seconds"] = wall - su
@@ -437,7 +443,7 @@ def parse_ndpi(text: str):
     return out
 
 
-def step_ndpi(path: Path, core: int, timeout: float):
+def step_ndpi(path: Path, core: int, timeout: float, repeat: int = 3):
     exe = shutil.which("ndpiReader")
     if not exe:
         log("ndpiReader: not available")
@@ -454,18 +460,23 @@ def step_ndpi(path: Path, core: int, timeout: float):
                 return {"error": f"exit {p.returncode}"}
             su.append(wall)
         startup = statistics.median(su)
-        try:
-            wall, p = run_timed(base + [str(path)], timeout=timeout)
-        except subprocess.TimeoutExpired:
-            log(f"ndpiReader: timed out after {timeout:.0f} s")
-            return {"error": "timeout"}
+        runs = []
+        for _ in range(repeat):             # the median run, as for minewatch
+            try:
+                runs.append(run_timed(base + [str(path)], timeout=timeout))
+            except subprocess.TimeoutExpired:
+                log(f"ndpiReader: timed out after {timeout:.0f} s")
+                return {"error": "timeout"}
+        runs.sort(key=lambda run: run[0])
+        wall, p = runs[len(runs) // 2]
     if p.returncode != 0:
         log(f"ndpiReader: exit {p.returncode}: {tail(p.stderr)}")
         return {"error": f"exit {p.returncode}"}
     rep = parse_ndpi(p.stdout + "\n" + p.stderr)
     res = {"wall_s": wall, "startup_s": startup, "seconds": max(wall - startup, 1e-9),
            "packets": rep.get("packets_total"), "flows": rep.get("flows"), "report": rep,
-           "note": (f"nDPI {rep.get('version', '?')}: wall {wall:.2f} s - start-up {startup:.2f} s; "
+           "note": (f"nDPI {rep.get('version', '?')}: wall {wall:.2f} s (median of {repeat}) "
+                    f"- start-up {startup:.2f} s; "
                     f"{rep.get('flows')} flows, {rep.get('mining_flows', 0)} Mining")}
     if rep.get("processing_ms"):
         res["self_seconds"] = rep["processing_ms"] / 1000.0
@@ -540,6 +551,8 @@ def main(argv=None) -> int:
     ap.add_argument("--json", type=Path, help="also write all results to this JSON file")
     ap.add_argument("--core", type=int, default=0, help="CPU core to pin to (default 0)")
     ap.add_argument("--walk-repeat", type=int, default=5, help="record-walk repetitions (median; default 5)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="warm runs of each minewatch command (median; default 3)")
     ap.add_argument("--keep-numba-cache", action="store_true",
                     help="use minewatch's normal numba cache instead of a fresh one "
                          "(then the first run is not a cold compile)")
@@ -612,7 +625,8 @@ def main(argv=None) -> int:
             if sub in skip:
                 continue
             log(f"minewatch {sub} ... (cold run, then warm run)")
-            r = step_minewatch(sub, path, args.core, env, args.timeout, want_cold=True)
+            r = step_minewatch(sub, path, args.core, env, args.timeout, want_cold=True,
+                               repeat=max(1, args.repeat))
             if r is not None:
                 results[f"minewatch {sub}"] = r
                 if "seconds" in r:
@@ -643,7 +657,7 @@ def main(argv=None) -> int:
             log(f"NFStream: failed: {e.__class__.__name__}: {e}")
     if "ndpi" not in skip:
         log("ndpiReader ...")
-        r = step_ndpi(path, args.core, args.timeout)
+        r = step_ndpi(path, args.core, args.timeout, repeat=max(1, args.repeat))
         if r is not None:
             results["ndpiReader"] = r
             if "seconds" in r:
