@@ -153,20 +153,29 @@ class IntelTable:
         return intel
 
     def known(self, fids):
-        """The flows among `fids` that have FlowIntel (those `get` answers), as a set."""
-        ids = set(fids)
-        out = ids & self.flows.keys()
+        """The flows among `fids` (a set, or any iterable) that have FlowIntel (those
+        `get` answers), as a set."""
+        ids = _as_set(fids)
+        out = self.flows.keys() & ids
         if self.peeks:
-            out |= {fid for fid in ids & self.peeks.keys() if self.peeks[fid].intel.proxy_kind}
+            out |= {fid for fid in self.peeks.keys() & ids if self.peeks[fid].intel.proxy_kind}
         return out
 
     def forget(self, fids):
-        ids = set(fids)
-        for fid in ids & self.flows.keys():
+        """Drop what is known of the flows `fids` (a set, or any iterable): they ended."""
+        ids = _as_set(fids)
+        for fid in self.flows.keys() & ids:
             del self.flows[fid]
-        for fid in ids & self.peeks.keys():
+        for fid in self.peeks.keys() & ids:
             del self.peeks[fid]
-        self.finished -= ids
+        if self.finished:
+            self.finished -= self.finished & ids     # walks the smaller of the two
+
+
+def _as_set(values):
+    """`values` as a set (a set as it is: set operations walk the smaller side, so a
+    batch's hundreds of ended flows cost one lookup each only when needed)."""
+    return values if isinstance(values, (set, frozenset)) else set(values)
 
 
 class DnsCache:

@@ -127,9 +127,13 @@ class CaptureScan:
         handoff = self.inspector.handoff
         ids = ended["flow_id"].tolist()
         final = (ended["end_reason"] != END_ACTIVE).tolist()
-        tracked_rows = [k for k, fid in enumerate(ids) if fid in handoff.flows]
+        # each batch ends hundreds of flows and few of them are tracked or have intel:
+        # a set of their ids answers both questions from the smaller side
+        ended_ids = set(ids)
+        final_ids = ended_ids if all(final) else {fid for fid, done in zip(ids, final) if done}
         detected = set()
-        if tracked_rows:
+        if not ended_ids.isdisjoint(handoff.flows):
+            tracked_rows = [k for k, fid in enumerate(ids) if fid in handoff.flows]
             sub = ended[tracked_rows]
             for k, flow in zip(tracked_rows, self.formatter.records(sub)):
                 for tracked in handoff.on_expire([ids[k]], final[k]):
@@ -143,19 +147,19 @@ class CaptureScan:
                     if final[k] and self.keep_hits:
                         self.result.hits.append(hit)
                     self.sink(hit)
-        self._report_encrypted(ended, ids, final, detected)
+        self._report_encrypted(ended, ids, final, final_ids, detected)
 
-    def _report_encrypted(self, ended, ids, final, detected):
+    def _report_encrypted(self, ended, ids, final, final_ids, detected):
         """Flows with names or fingerprints (TLS, proxies) that no parser claimed; `ids`
-        and `final` are the flow_id and ended-for-good of each row of `ended`."""
+        and `final` are the flow_id and ended-for-good of each row of `ended`,
+        `final_ids` the set of the ids that ended for good."""
         intel = self.inspector.handoff.intel
         if not (intel.flows or intel.peeks):
             return
-        final_ids = [fid for fid, done in zip(ids, final) if done]   # scored once, at the end
-        known = intel.known(final_ids) - detected
+        known = intel.known(final_ids) - detected          # scored once, at the end
         if known:
-            sub = ended[[k for k, fid in enumerate(ids) if final[k] and fid in known]]
-            for hit in self.encrypted.on_ended(sub, self.formatter, str(self.path),
+            rows = [k for k, fid in enumerate(ids) if fid in known and final[k]]
+            for hit in self.encrypted.on_ended(ended[rows], self.formatter, str(self.path),
                                                STATE_ENDED):
                 if self.keep_hits:
                     self.result.hits.append(hit)
