@@ -31,6 +31,7 @@ from .timing import features, gate_features
 
 SIGNALS = ("sni", "dns", "proxy", "pool_ip", "ja4", "timing", "cross_flow")
 NAME_SIGNALS = ("sni", "dns", "proxy", "pool_ip")
+UNTIMED = tuple(s for s in SIGNALS if s != "timing")    # what may hold below the timing gate
 LEARNED_LIMIT = 65536
 TCP = 6
 
@@ -121,7 +122,7 @@ class EncryptedDetector:
             intel = self.intel.get(flow["flow_id"])
             signals, evidence = self._signals(flow, int(rows["first_ts"][k]), intel, k, gated,
                                               score, required, synced)
-            web = bool(intel.alpn) and any(a in self.rules.web_alpn for a in intel.alpn)
+            web = self._web(intel)
             mining, confidence = decide(signals, web, float(score[k]), self.rules.threshold)
             if not mining:
                 continue
@@ -161,16 +162,26 @@ class EncryptedDetector:
                 continue
             is_named = self._named(intel, (server_hi, server_lo), (client_hi, client_lo),
                                    first_ns)
-            if is_named or gate[k]:
+            # below the gate no timing signal holds, so the other signals must decide
+            # (a pool name does not, when the client offered a web ALPN: a dashboard)
+            if gate[k] or (is_named and decide(UNTIMED, self._web(intel), 0.0,
+                                               self.rules.threshold)[0]):
                 looked.append(k)
                 named.append(is_named)
         return looked, named
 
+    def _web(self, intel):
+        """Whether the client offered a web ALPN (h2, http/1.1: not a miner's protocol)."""
+        return bool(intel.alpn) and any(a in self.rules.web_alpn for a in intel.alpn)
+
     def _named(self, intel, server_key, client_key, first_ns):
-        """Whether a name signal can hold for this flow (the cheap half of `_signals`);
-        the keys are (hi, lo) addresses as the flow table holds them."""
-        if intel.proxy_kind or self.pools.name_match(intel.sni) is not None:
+        """Whether a name signal can hold for this flow (the cheap half of `_signals`,
+        which reads the same names); the keys are (hi, lo) addresses as the flow table
+        holds them."""
+        if self.pools.name_match(intel.sni) is not None:
             return True
+        if intel.proxy_host:                 # the proxy was asked for a name: only it counts
+            return self.pools.name_match(intel.proxy_host) is not None
         if server_key in self.pools.address_keys:
             return True
         if not self.dns.entries:

@@ -154,12 +154,13 @@ def _chi2_cdf_even(x: float, dof: int) -> float:
     if x <= 0:
         return 0.0
     half = x / 2.0
+    log_half = math.log(half)
     m = dof // 2
     log_term = -half          # log of exp(-x/2) * (x/2)^0 / 0!
     total = 0.0
     for j in range(m):
         if j:
-            log_term += math.log(half) - math.log(j)
+            log_term += log_half - math.log(j)
         total += math.exp(log_term)
     return max(0.0, min(1.0, 1.0 - total))
 

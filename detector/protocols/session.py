@@ -143,10 +143,10 @@ class MiningSession:
     def feed(self, direction: str, data: bytes, frame_no: int | None = None,
              ts_ns: int | None = None) -> list[MiningMessage]:
         """Consume the next reassembled bytes of `direction`; returns the messages parsed."""
-        if direction not in self._dirs:
+        state = self._dirs.get(direction)
+        if state is None:
             self._event(EVENT_BAD_DIRECTION)
             return []
-        state = self._dirs[direction]
         data = bytes(data)
         if not data:
             return []
@@ -238,7 +238,9 @@ class MiningSession:
             if cut < 0:
                 return []
             data, state.skip_to_lf = data[cut + 1:], False
-        lines, rest, events = split_lines(bytes(state.buffer) + data, self.max_line_bytes)
+        if state.buffer:                     # the start of a line cut by the last segment
+            data = bytes(state.buffer) + data
+        lines, rest, events = split_lines(data, self.max_line_bytes)
         state.buffer = bytearray(rest)
         for event in events:
             self._event(event)
@@ -246,7 +248,8 @@ class MiningSession:
             state.skip_to_lf = True
         out = []
         for line in lines:
-            msg = dispatch.parse_json(line, direction)
+            obj = decode_json(line)
+            msg = dispatch.parse_json(obj, direction) if obj is not None else None
             if msg is not None:
                 out.append(msg)
         return out
@@ -307,8 +310,8 @@ class MiningSession:
 
     def _check_noise(self):
         c2s, s2c = self._dirs[TOSERVER], self._dirs[TOCLIENT]
-        if (EVENT_NOISE_HANDSHAKE not in self._events and c2s.mode == MODE_OTHER
-                and s2c.mode == MODE_OTHER
+        if (c2s.mode == MODE_OTHER and s2c.mode == MODE_OTHER
+                and EVENT_NOISE_HANDSHAKE not in self._events
                 and stratum_v2.looks_like_noise_handshake(c2s.first_bytes, s2c.first_bytes)):
             self._event(EVENT_NOISE_HANDSHAKE)
             self._add_evidence("stratum-v2.noise_handshake", WEAK, "login", TOSERVER, None)
