@@ -161,11 +161,12 @@ class IntelTable:
             out |= {fid for fid in self.peeks.keys() & ids if self.peeks[fid].intel.proxy_kind}
         return out
 
-    def forget(self, fids):
-        """Drop what is known of the flows `fids` (a set, or any iterable): they ended."""
+    def forget(self, fids, known=None):
+        """Drop what is known of the flows `fids` (a set, or any iterable): they ended.
+        `known`: `known(fids)` when the caller has it (spares looking every id up again)."""
         ids = _as_set(fids)
-        for fid in self.flows.keys() & ids:
-            del self.flows[fid]
+        for fid in (self.flows.keys() & ids) if known is None else known:
+            self.flows.pop(fid, None)
         for fid in self.peeks.keys() & ids:
             del self.peeks[fid]
         if self.finished:

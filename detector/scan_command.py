@@ -158,16 +158,16 @@ class CaptureScan:
         intel = self.inspector.handoff.intel
         if not (intel.flows or intel.peeks):
             return
-        known = intel.known(final_ids) - detected
-        if known:
-            rows = rows_of(ended, known)
+        known = intel.known(final_ids)
+        if known - detected:
+            rows = rows_of(ended, known - detected)
             rows = rows[ended["end_reason"][rows] != END_ACTIVE]   # scored once, at the end
             for hit in self.encrypted.on_ended(ended[rows], self.formatter, str(self.path),
                                                STATE_ENDED):
                 if self.keep_hits:
                     self.result.hits.append(hit)
                 self.sink(hit)
-        intel.forget(final_ids)
+        intel.forget(final_ids, known)
 
 
 def rows_of(flows, fids):
