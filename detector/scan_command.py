@@ -115,11 +115,17 @@ class CaptureScan:
 
     def report_detected(self):
         """Write a 'detected' hit for each flow recognised since the last call."""
-        for tracked in self.inspector.handoff.take_detected():
-            row = self.rows[tracked.row:tracked.row + 1]
-            if row["flow_id"][0] != tracked.flow_id:
-                continue    # ended already: reported with its final values
-            flow = next(self.formatter.records(row))
+        detected = self.inspector.handoff.take_detected()
+        if not detected:
+            return
+        ids = self.rows["flow_id"]
+        # a flow that ended already is reported with its final values
+        live = [t for t in detected if ids[t.row] == t.flow_id]
+        if not live:
+            return
+        # formatted together: a capture's first batches may recognise dozens at once
+        rows = self.rows[[t.row for t in live]]
+        for tracked, flow in zip(live, self.formatter.records(rows)):
             hit = hit_record(flow, tracked, str(self.path), STATE_DETECTED,
                              self.inspector.handoff.intel.get(tracked.flow_id))
             self.encrypted.learn(hit)
