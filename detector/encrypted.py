@@ -27,10 +27,11 @@ from collections import OrderedDict
 from .hits import encrypted_hit_record
 from .pool_names import PoolNames, applies
 from .sinks.flow_records import AddressCache
-from .timing import features
+from .timing import features, gate_features
 
 SIGNALS = ("sni", "dns", "proxy", "pool_ip", "ja4", "timing", "cross_flow")
 NAME_SIGNALS = ("sni", "dns", "proxy", "pool_ip")
+UNTIMED = tuple(s for s in SIGNALS if s != "timing")    # what may hold below the timing gate
 LEARNED_LIMIT = 65536
 TCP = 6
 
@@ -101,20 +102,19 @@ class EncryptedDetector:
 
         Most such flows are ordinary TLS: a flow can only be mining with a pool
         name or address (`_named`) or with a timing shape above the lower
-        threshold, so only those are formatted and looked at closely."""
+        threshold, which needs the timing gate. So every flow gets only the gate
+        and the name check; the whole features, the formatting and the close look
+        are for the few that pass one of them."""
         if len(rows) == 0:
             return []
+        looked, named = self._worth_a_look(rows)
+        if not looked:
+            return []
+        rows = rows[looked]
         feats = features(rows)
         gated, score, required, synced, passed = self.rules.score(feats)
-        timed = gated & required & (score >= self.rules.cross_threshold) & (rows["proto"] == TCP)
-        keep = []
-        for k, (fid, proto, first_ns) in enumerate(zip(rows["flow_id"].tolist(),
-                                                       rows["proto"].tolist(),
-                                                       rows["first_ts"].tolist())):
-            intel = self.intel.get(fid)
-            if intel is not None and proto == TCP and (timed[k] or self._named(
-                    intel, rows[k], first_ns)):
-                keep.append(k)
+        timed = gated & required & (score >= self.rules.cross_threshold)
+        keep = [k for k in range(len(looked)) if named[k] or timed[k]]
         if not keep:
             return []
         hits = []
@@ -122,7 +122,7 @@ class EncryptedDetector:
             intel = self.intel.get(flow["flow_id"])
             signals, evidence = self._signals(flow, int(rows["first_ts"][k]), intel, k, gated,
                                               score, required, synced)
-            web = bool(intel.alpn) and any(a in self.rules.web_alpn for a in intel.alpn)
+            web = self._web(intel)
             mining, confidence = decide(signals, web, float(score[k]), self.rules.threshold)
             if not mining:
                 continue
@@ -148,17 +148,46 @@ class EncryptedDetector:
                 return e["pool"]
         return None
 
-    def _named(self, intel, row, first_ns):
-        """Whether a name signal can hold for this flow (the cheap half of `_signals`)."""
-        if intel.proxy_kind or self.pools.name_match(intel.sni) is not None:
+    def _worth_a_look(self, rows):
+        """(positions, named) of the TCP flows among `rows` that have FlowIntel and
+        pass the timing gate or may have a name signal; named[i]: `_named` of the i-th."""
+        gate = self.rules.gate(gate_features(rows)).tolist()
+        columns = [rows[c].tolist() for c in ("flow_id", "proto", "first_ts", "server_hi",
+                                              "server_lo", "client_hi", "client_lo")]
+        looked, named = [], []
+        for k, (fid, proto, first_ns, server_hi, server_lo, client_hi,
+                client_lo) in enumerate(zip(*columns)):
+            intel = self.intel.get(fid) if proto == TCP else None
+            if intel is None:
+                continue
+            is_named = self._named(intel, (server_hi, server_lo), (client_hi, client_lo),
+                                   first_ns)
+            # below the gate no timing signal holds, so the other signals must decide
+            # (a pool name does not, when the client offered a web ALPN: a dashboard)
+            if gate[k] or (is_named and decide(UNTIMED, self._web(intel), 0.0,
+                                               self.rules.threshold)[0]):
+                looked.append(k)
+                named.append(is_named)
+        return looked, named
+
+    def _web(self, intel):
+        """Whether the client offered a web ALPN (h2, http/1.1: not a miner's protocol)."""
+        return bool(intel.alpn) and any(a in self.rules.web_alpn for a in intel.alpn)
+
+    def _named(self, intel, server_key, client_key, first_ns):
+        """Whether a name signal can hold for this flow (the cheap half of `_signals`,
+        which reads the same names); the keys are (hi, lo) addresses as the flow table
+        holds them."""
+        if self.pools.name_match(intel.sni) is not None:
             return True
-        server_key = (int(row["server_hi"]), int(row["server_lo"]))
+        if intel.proxy_host:                 # the proxy was asked for a name: only it counts
+            return self.pools.name_match(intel.proxy_host) is not None
         if server_key in self.pools.address_keys:
             return True
         if not self.dns.entries:
             return False                     # no answer for a pool name seen (yet)
         server = self.addresses.text(*server_key)
-        client = self.addresses.text(int(row["client_hi"]), int(row["client_lo"]))
+        client = self.addresses.text(*client_key)
         return any(self.pools.name_match(n) is not None
                    for n in self.dns.names(client, server, first_ns))
 

@@ -149,17 +149,25 @@ def difficulty_from_target(target: str, target_format: str, family: str) -> floa
 
 WILSON_HILFERTY_MIN_EVEN_DOF = 2000
 
+@functools.lru_cache(maxsize=64)
+def _logs(m: int) -> tuple:
+    """log(j) for j < m (index 0 unused): a quantile search sums the same terms ~50 times."""
+    return (0.0, *(math.log(j) for j in range(1, m)))
+
+
 def _chi2_cdf_even(x: float, dof: int) -> float:
     """Exact CDF of chi-square with even `dof` at x (Poisson-sum form, log-space terms)."""
     if x <= 0:
         return 0.0
     half = x / 2.0
+    log_half = math.log(half)
     m = dof // 2
+    logs = _logs(m)
     log_term = -half          # log of exp(-x/2) * (x/2)^0 / 0!
     total = 0.0
     for j in range(m):
         if j:
-            log_term += math.log(half) - math.log(j)
+            log_term += log_half - logs[j]
         total += math.exp(log_term)
     return max(0.0, min(1.0, 1.0 - total))
 

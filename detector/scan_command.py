@@ -5,6 +5,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .engine.dtypes import END_ACTIVE
 from .encrypted import EncryptedDetector
 from .engine.handoff import Inspector
@@ -113,11 +115,17 @@ class CaptureScan:
 
     def report_detected(self):
         """Write a 'detected' hit for each flow recognised since the last call."""
-        for tracked in self.inspector.handoff.take_detected():
-            row = self.rows[tracked.row:tracked.row + 1]
-            if row["flow_id"][0] != tracked.flow_id:
-                continue    # ended already: reported with its final values
-            flow = next(self.formatter.records(row))
+        detected = self.inspector.handoff.take_detected()
+        if not detected:
+            return
+        ids = self.rows["flow_id"]
+        # a flow that ended already is reported with its final values
+        live = [t for t in detected if ids[t.row] == t.flow_id]
+        if not live:
+            return
+        # formatted together: a capture's first batches may recognise dozens at once
+        rows = self.rows[[t.row for t in live]]
+        for tracked, flow in zip(live, self.formatter.records(rows)):
             hit = hit_record(flow, tracked, str(self.path), STATE_DETECTED,
                              self.inspector.handoff.intel.get(tracked.flow_id))
             self.encrypted.learn(hit)
@@ -127,9 +135,14 @@ class CaptureScan:
         handoff = self.inspector.handoff
         ids = ended["flow_id"].tolist()
         final = (ended["end_reason"] != END_ACTIVE).tolist()
-        tracked_rows = [k for k, fid in enumerate(ids) if fid in handoff.flows]
+        # each batch ends hundreds of flows and few of them are tracked or have intel:
+        # a set of their ids finds those from the smaller side, rows_of their rows
+        ended_ids = set(ids)
+        final_ids = ended_ids if all(final) else {fid for fid, done in zip(ids, final) if done}
         detected = set()
-        if tracked_rows:
+        tracked_ids = ended_ids & handoff.flows.keys()
+        if tracked_ids:
+            tracked_rows = rows_of(ended, tracked_ids).tolist()
             sub = ended[tracked_rows]
             for k, flow in zip(tracked_rows, self.formatter.records(sub)):
                 for tracked in handoff.on_expire([ids[k]], final[k]):
@@ -143,24 +156,33 @@ class CaptureScan:
                     if final[k] and self.keep_hits:
                         self.result.hits.append(hit)
                     self.sink(hit)
-        self._report_encrypted(ended, ids, final, detected)
+        self._report_encrypted(ended, final_ids, detected)
 
-    def _report_encrypted(self, ended, ids, final, detected):
-        """Flows with names or fingerprints (TLS, proxies) that no parser claimed; `ids`
-        and `final` are the flow_id and ended-for-good of each row of `ended`."""
+    def _report_encrypted(self, ended, final_ids, detected):
+        """Flows with names or fingerprints (TLS, proxies) that no parser claimed;
+        `final_ids`: the set of the ids of the rows of `ended` that ended for good."""
         intel = self.inspector.handoff.intel
         if not (intel.flows or intel.peeks):
             return
-        final_ids = [fid for fid, done in zip(ids, final) if done]   # scored once, at the end
-        known = intel.known(final_ids) - detected
-        if known:
-            sub = ended[[k for k, fid in enumerate(ids) if final[k] and fid in known]]
-            for hit in self.encrypted.on_ended(sub, self.formatter, str(self.path),
+        known = intel.known(final_ids)
+        if known - detected:
+            rows = rows_of(ended, known - detected)
+            rows = rows[ended["end_reason"][rows] != END_ACTIVE]   # scored once, at the end
+            for hit in self.encrypted.on_ended(ended[rows], self.formatter, str(self.path),
                                                STATE_ENDED):
                 if self.keep_hits:
                     self.result.hits.append(hit)
                 self.sink(hit)
-        intel.forget(final_ids)
+        intel.forget(final_ids, known)
+
+
+def rows_of(flows, fids):
+    """Positions of the rows of `flows` (FLOW_DTYPE) whose flow_id is in the set `fids`,
+    in order: np.isin's work without its setup, which costs more than the search when
+    a few of a batch's hundreds of ended flows are wanted."""
+    wanted = np.array(sorted(fids), np.int64)
+    at = np.searchsorted(wanted, flows["flow_id"]).clip(max=len(wanted) - 1)
+    return np.flatnonzero(wanted[at] == flows["flow_id"])
 
 
 def load_matcher(signatures_dir=None):

@@ -38,13 +38,18 @@ def _mean_cv(total, squares, n):
     return mean, cv
 
 
+def gate_features(rows):
+    """The features `TimingRules.gate` reads, the first of `features`: a cheap first
+    look at many flows, before the whole set is computed for the few that pass."""
+    return {"lifetime_s": (rows["last_ts"] - rows["first_ts"]).astype(np.float64) * 1e-9,
+            "sends": rows["t_sends"].astype(np.float64),
+            "pushes": rows["t_pushes"].astype(np.float64)}
+
+
 def features(rows):
     """Named feature columns (float64 arrays) of FLOW_DTYPE rows."""
-    f = {}
-    life = (rows["last_ts"] - rows["first_ts"]).astype(np.float64) * 1e-9
-    f["lifetime_s"] = life
-    f["sends"] = rows["t_sends"].astype(np.float64)
-    f["pushes"] = rows["t_pushes"].astype(np.float64)
+    f = gate_features(rows)
+    life = f["lifetime_s"]
     f["replies"] = rows["t_replies"].astype(np.float64)
     f["synced"] = rows["t_synced"].astype(np.float64)
     f["send_iat_mean_s"], f["send_iat_cv"] = _mean_cv(
@@ -137,12 +142,16 @@ class TimingRules:
         except (KeyError, TypeError, AttributeError, ValueError) as e:
             raise TimingError(f"{path}: missing or bad field: {e}") from None
 
+    def gate(self, feats):
+        """Which flows are long and busy enough to be scored (reads `gate_features`)."""
+        return ((feats["lifetime_s"] >= self.min_lifetime_s) & (feats["sends"] >= self.min_sends)
+                & (feats["pushes"] >= self.min_pushes))
+
     def score(self, feats):
         """(gated, score, required_ok, synced, passed) arrays over the flows of `feats`:
         passed[name] says which features were in range."""
         n = len(feats["lifetime_s"])
-        gated = ((feats["lifetime_s"] >= self.min_lifetime_s) & (feats["sends"] >= self.min_sends)
-                 & (feats["pushes"] >= self.min_pushes))
+        gated = self.gate(feats)
         passed = {name: r.holds(feats[name]) for name, r in self.ranges.items()}
         total = sum(r.weight for r in self.ranges.values()) or 1.0
         score = np.zeros(n)

@@ -26,10 +26,11 @@ from ..protocols.message import TOCLIENT, TOSERVER
 from ..protocols.session import MiningSession
 from ..sinks.flow_records import AddressCache
 from .dtypes import PACKET_DTYPE
-from .inspect import (EV_DNS, EV_FIRED, EV_HELLO, EV_PEEK, EVENT_DTYPE, IM_ARENA,
-                      IM_CANDIDATES, IM_DNS, IM_EVENTS, IM_EXCLUDED, IM_GAPS, IM_LOST, IM_PEEKS,
-                      IM_SLOTS_FREE, IM_SLOTS_FRESH, INSPECT_CANDIDATE, INSPECT_MATCHING,
-                      INSPECT_OFF, INSPECT_TLS, PEEK_OFF, inspect_batch, new_inspector)
+from .inspect import (EV_DATA, EV_DNS, EV_FIRED, EV_HEAD, EV_HELLO, EV_PEEK, EVENT_DTYPE,
+                      IM_ARENA, IM_CANDIDATES, IM_DNS, IM_EVENTS, IM_EXCLUDED, IM_GAPS, IM_LOST,
+                      IM_PEEKS, IM_SLOTS_FREE, IM_SLOTS_FRESH, INSPECT_CANDIDATE,
+                      INSPECT_MATCHING, INSPECT_OFF, INSPECT_TLS, PEEK_OFF, inspect_batch,
+                      new_inspector)
 
 log = logging.getLogger(__name__)
 
@@ -112,31 +113,28 @@ class Handoff:
         columns = [events[k].tolist() for k in ("flow_id", "row", "kind", "direction", "frame",
                                                   "ts_ns", "stream_pos", "arena_off", "length",
                                                   "name_at", "name_len")]
+        intel, dns, flows = self.intel, self.dns, self.flows
+        # kinds tested in the order of their numbers in a busy network (DNS answers,
+        # ClientHellos, then the candidates' bytes)
         for (fid, row, kind, direction, frame, ts_ns, pos, off, length, name_at,
              name_len) in zip(*columns):
-            if kind == EV_FIRED:
-                self.on_match(fid, row, arena[off:off + length], rows)
-                continue
-            if kind == EV_HELLO:
-                self.intel.on_hello(fid, raw[off:off + length],
-                                    raw[off + name_at:off + name_at + name_len], frame)
-                continue
-            if kind == EV_PEEK:
-                if self.intel.on_peek(fid, pos, raw[off:off + length], frame) \
-                        and self.peek is not None and self.insp_fid[row] == fid:
-                    self.peek[row] = PEEK_OFF
-                continue
             if kind == EV_DNS:
                 wire_name = raw[off + name_at:off + name_at + name_len]
-                if self.dns.wants(wire_name) and rows is not None \
-                        and rows[row]["flow_id"] == fid:
-                    self.dns.on_response(self.client_text(rows, row), raw[off:off + length],
-                                         ts_ns)
-                continue
-            tracked = self.flows.get(fid)
-            if tracked is None:
-                continue
-            self.on_update(tracked, direction, raw[off:off + length], frame, ts_ns, pos)
+                if dns.wants(wire_name) and rows is not None and rows[row]["flow_id"] == fid:
+                    dns.on_response(self.client_text(rows, row), raw[off:off + length], ts_ns)
+            elif kind == EV_HELLO:
+                intel.on_hello(fid, raw[off:off + length],
+                               raw[off + name_at:off + name_at + name_len], frame)
+            elif kind == EV_DATA or kind == EV_HEAD:
+                tracked = flows.get(fid)
+                if tracked is not None:
+                    self.on_update(tracked, direction, raw[off:off + length], frame, ts_ns, pos)
+            elif kind == EV_PEEK:
+                if intel.on_peek(fid, pos, raw[off:off + length], frame) \
+                        and self.peek is not None and self.insp_fid[row] == fid:
+                    self.peek[row] = PEEK_OFF
+            elif kind == EV_FIRED:
+                self.on_match(fid, row, arena[off:off + length], rows)
 
     def on_match(self, fid, row, fired_words, rows=None):
         bits = np.unpackbits(fired_words, bitorder="little")

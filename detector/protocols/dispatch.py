@@ -3,12 +3,12 @@
 Order matters because dialects share method names (``mining.subscribe`` is
 used by Bitcoin stratum, ZIP 301, EthereumStratum and KawPow): dialect-specific
 shapes are tried before the generic Stratum V1 parser. Each parser module
-declares the methods it accepts per direction (``METHODS``) and whether it
-reads replies (``READS_REPLIES``), so a message goes only to the parsers that
-can accept it: on a mining flow every packet is parsed, and trying all six
-parsers on each was most of the slow path's time. Dialects recognise replies by a
-list or object result (subscribe results, jobs, work); the share replies, plain
-true/false, skip them. A reply nobody recognises
+declares the methods it accepts per direction (``METHODS``) and the reply
+results it reads (``REPLY_LISTS`` lengths, ``REPLY_OBJECTS``), so a message goes
+only to the parsers that can accept it: on a mining flow every packet is parsed,
+and trying all six parsers on each was most of the slow path's time. Dialects
+recognise replies (from the pool) by a list or object result (subscribe results,
+jobs, work); the share replies, plain true/false, skip them. A reply nobody recognises
 comes back as a generic ``reply`` message (variant None), which the session
 only uses to pair with its request (it also carries the BIP 22 reading of the
 reply, used when the request was ``submitblock``).
@@ -33,8 +33,18 @@ def _routes():
     return {key: tuple(parsers) for key, parsers in routes.items()}
 
 
+def _reply_routes():
+    """list length -> the parse functions that read list results of that length."""
+    routes = {}
+    for dialect in DIALECTS:
+        for length in dialect.REPLY_LISTS:
+            routes.setdefault(length, []).append(dialect.parse)
+    return {key: tuple(parsers) for key, parsers in routes.items()}
+
+
 ROUTES = _routes()
-REPLY_PARSERS = tuple(d.parse for d in DIALECTS if d.READS_REPLIES)
+LIST_REPLY_ROUTES = _reply_routes()
+OBJECT_REPLY_PARSERS = tuple(d.parse for d in DIALECTS if d.REPLY_OBJECTS)
 
 
 def parsers_for(obj: dict, direction: str) -> tuple:
@@ -42,8 +52,13 @@ def parsers_for(obj: dict, direction: str) -> tuple:
     method = obj.get("method")
     if isinstance(method, str):
         return ROUTES.get((direction, method), ())
-    if isinstance(obj.get("result"), (list, dict)):
-        return REPLY_PARSERS
+    if direction != TOCLIENT:
+        return ()     # replies come from the pool
+    result = obj.get("result")
+    if isinstance(result, list):
+        return LIST_REPLY_ROUTES.get(len(result), ())
+    if isinstance(result, dict):
+        return OBJECT_REPLY_PARSERS
     return ()         # true/false/null results (share replies): only pairing needs them
 
 

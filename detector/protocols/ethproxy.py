@@ -23,11 +23,13 @@ HASH_HEX = 64
 NONCE_HEX = 16
 ALGORITHM = "ethash"
 
-# the methods parse() can accept per direction, and whether it reads replies
-# (no string method): dispatch routes a message only to the parsers that name it
+# the methods parse() can accept per direction, and the reply results it reads (no
+# string method; from the pool): list lengths, and whether an object. dispatch
+# routes a message only to the parsers that name its method or its result's shape
 METHODS = {TOSERVER: (ETH_SUBMIT_LOGIN, ETH_GET_WORK, ETH_SUBMIT_WORK, ETH_SUBMIT_HASHRATE),
            TOCLIENT: ()}
-READS_REPLIES = True
+REPLY_LISTS = (3, 4)      # eth_getWork result [header, seed, boundary(, height)]
+REPLY_OBJECTS = False
 
 
 def _msg(kind, strength, direction, sig, obj, **fields) -> MiningMessage:

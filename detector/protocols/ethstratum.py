@@ -28,11 +28,13 @@ MINING_BYE = "mining.bye"
 MINING_HASHRATE = "mining.hashrate"
 HASH_HEX = 64
 
-# the methods parse() can accept per direction, and whether it reads replies
-# (no string method): dispatch routes a message only to the parsers that name it
+# the methods parse() can accept per direction, and the reply results it reads (no
+# string method; from the pool): list lengths, and whether an object. dispatch
+# routes a message only to the parsers that name its method or its result's shape
 METHODS = {TOSERVER: (MINING_SUBSCRIBE, MINING_HELLO, MINING_NOOP, MINING_HASHRATE),
            TOCLIENT: (MINING_NOTIFY, MINING_SET, MINING_BYE)}
-READS_REPLIES = True
+REPLY_LISTS = (2,)        # 1.0.0 subscribe result [[notify, id, tag], extranonce]
+REPLY_OBJECTS = True      # 2.0.0 hello result {proto, encoding, ...}
 
 
 def _msg(kind, strength, direction, sig, obj, variant=ETHEREUMSTRATUM_1, **fields):

@@ -20,6 +20,8 @@ CR = b"\r"
 DEFAULT_MAX_LINE_BYTES = 64 * 1024
 EVENT_LINE_TOO_LONG = "line_too_long"
 MAX_JSON_DEPTH = 64   # deeper nesting is not a mining message; refuse before json.loads
+BLANKS = b" \t\r\n\x00"   # tolerated around a JSON line
+_DECODER = json.JSONDecoder()
 
 
 def split_lines(data: bytes, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES):
@@ -33,14 +35,8 @@ def split_lines(data: bytes, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES):
     """
     lines: list[bytes] = []
     events: list[str] = []
-    data = bytes(data)
-    start = 0
-    while True:
-        end = data.find(LF, start)
-        if end < 0:
-            break
-        line = data[start:end]
-        start = end + 1
+    *complete, rest = bytes(data).split(LF)
+    for line in complete:
         if line.endswith(CR):
             line = line[:-1]
         if len(line) > max_line_bytes:
@@ -48,7 +44,6 @@ def split_lines(data: bytes, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES):
             continue
         if line.strip():
             lines.append(line)
-    rest = data[start:]
     if len(rest) > max_line_bytes:
         events.append(EVENT_LINE_TOO_LONG)
         rest = b""
@@ -78,14 +73,18 @@ def decode_json(line: bytes) -> dict | None:
     """
     if not isinstance(line, (bytes, bytearray)):
         return None
-    text = bytes(line).strip(b" \t\r\n\x00")
+    text = bytes(line).strip(BLANKS)
     if not text.startswith(b"{") or not _nesting_ok(text):
         return None
+    # what json.loads does, without its layers (they cost as much as decoding a short
+    # message): the text starts with "{" and its stripped end is no JSON whitespace,
+    # so the object must end exactly at the end of the text
+    text = text.decode("utf-8", errors="replace")
     try:
-        obj = json.loads(text.decode("utf-8", errors="replace"))
+        obj, end = _DECODER.raw_decode(text)
     except (ValueError, RecursionError):
         return None
-    return obj if isinstance(obj, dict) else None
+    return obj if end == len(text) and isinstance(obj, dict) else None
 
 
 def coerce_message(message) -> dict | None:

@@ -20,10 +20,12 @@ HASH_HEX = 64
 NONCE_HEX = 16
 ALGORITHM = "kawpow"
 
-# the methods parse() can accept per direction, and whether it reads replies
-# (no string method): dispatch routes a message only to the parsers that name it
+# the methods parse() can accept per direction, and the reply results it reads (no
+# string method; from the pool): list lengths, and whether an object. dispatch
+# routes a message only to the parsers that name its method or its result's shape
 METHODS = {TOSERVER: (MINING_SUBMIT,), TOCLIENT: (MINING_NOTIFY,)}
-READS_REPLIES = False
+REPLY_LISTS = ()
+REPLY_OBJECTS = False
 
 
 def _hash(value) -> bool:

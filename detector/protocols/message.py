@@ -10,7 +10,7 @@ to :data:`MAX_TEXT_CHARS`; they are never interpreted. Passwords are not kept.
 
 from __future__ import annotations
 
-import re
+import binascii
 from dataclasses import dataclass
 
 # Directions, as in Suricata/nfstream (client = flow initiator).
@@ -50,10 +50,8 @@ VARIANTS = (STRATUM_V1, XMRIG, ETHPROXY, ETHEREUMSTRATUM_1, ETHEREUMSTRATUM_2,
 
 MAX_TEXT_CHARS = 256
 
-_HEX_RE = re.compile(r"[0-9a-fA-F]*\Z")
 
-
-@dataclass
+@dataclass(slots=True)     # one per parsed message: slots make it quicker to build
 class MiningMessage:
     """One parsed mining message.
 
@@ -96,6 +94,8 @@ class MiningMessage:
 
 def untrusted_text(value, limit: int = MAX_TEXT_CHARS) -> str | None:
     """Bounded string from an untrusted wire value (str/bytes/number), else None."""
+    if isinstance(value, str):              # the usual case first
+        return value[:limit] if value else None
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, (bytes, bytearray)):
@@ -122,7 +122,14 @@ def is_hex(value, length: int | None = None, prefixed: bool = False,
         return False
     if len(value) < min_len:
         return False
-    return _HEX_RE.match(value) is not None
+    # unhexlify accepts exactly the hex digits (no blanks, signs or prefixes) and checks
+    # them at C speed, where a regular expression walks a character at a time: the
+    # Equihash solution of every Zcash share is 2.7 kB of hex
+    try:
+        binascii.unhexlify(value if len(value) % 2 == 0 else "0" + value)
+    except (binascii.Error, ValueError):        # ValueError: not ASCII
+        return False
+    return True
 
 
 def as_number(value) -> float | None:
@@ -154,6 +161,8 @@ def as_int(value) -> int | None:
 def message_id(obj: dict):
     """The JSON-RPC id if it is a scalar usable as a dict key, else None."""
     value = obj.get("id")
-    if isinstance(value, (str, int)) and not isinstance(value, bool):
-        return value if not isinstance(value, str) else value[:MAX_TEXT_CHARS]
+    if isinstance(value, str):
+        return value[:MAX_TEXT_CHARS]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
     return None

@@ -38,6 +38,7 @@ from .message import (CONCLUSIVE, DIRECTIONS, ETHEREUMSTRATUM_1, ETHEREUMSTRATUM
 log = logging.getLogger(__name__)
 
 STRENGTH_WEIGHT = {CONCLUSIVE: 0.9, STRONG: 0.6, WEAK: 0.25}
+MINING_STRENGTHS = (CONCLUSIVE, STRONG)     # evidence that shows mining from its side
 MINING_SCORE_THRESHOLD = 0.7
 FIRST_BYTES_KEPT = 4096
 MAX_PENDING_REQUESTS = 1024
@@ -143,10 +144,10 @@ class MiningSession:
     def feed(self, direction: str, data: bytes, frame_no: int | None = None,
              ts_ns: int | None = None) -> list[MiningMessage]:
         """Consume the next reassembled bytes of `direction`; returns the messages parsed."""
-        if direction not in self._dirs:
+        state = self._dirs.get(direction)
+        if state is None:
             self._event(EVENT_BAD_DIRECTION)
             return []
-        state = self._dirs[direction]
         data = bytes(data)
         if not data:
             return []
@@ -238,7 +239,9 @@ class MiningSession:
             if cut < 0:
                 return []
             data, state.skip_to_lf = data[cut + 1:], False
-        lines, rest, events = split_lines(bytes(state.buffer) + data, self.max_line_bytes)
+        if state.buffer:                     # the start of a line cut by the last segment
+            data = bytes(state.buffer) + data
+        lines, rest, events = split_lines(data, self.max_line_bytes)
         state.buffer = bytearray(rest)
         for event in events:
             self._event(event)
@@ -246,7 +249,8 @@ class MiningSession:
             state.skip_to_lf = True
         out = []
         for line in lines:
-            msg = dispatch.parse_json(line, direction)
+            obj = decode_json(line)
+            msg = dispatch.parse_json(obj, direction) if obj is not None else None
             if msg is not None:
                 out.append(msg)
         return out
@@ -307,8 +311,8 @@ class MiningSession:
 
     def _check_noise(self):
         c2s, s2c = self._dirs[TOSERVER], self._dirs[TOCLIENT]
-        if (EVENT_NOISE_HANDSHAKE not in self._events and c2s.mode == MODE_OTHER
-                and s2c.mode == MODE_OTHER
+        if (c2s.mode == MODE_OTHER and s2c.mode == MODE_OTHER
+                and EVENT_NOISE_HANDSHAKE not in self._events
                 and stratum_v2.looks_like_noise_handshake(c2s.first_bytes, s2c.first_bytes)):
             self._event(EVENT_NOISE_HANDSHAKE)
             self._add_evidence("stratum-v2.noise_handshake", WEAK, "login", TOSERVER, None)
@@ -332,42 +336,44 @@ class MiningSession:
             entry["count"] += 1
 
     def _on_message(self, msg: MiningMessage, frame_no, ts_ns):
+        kind, direction, variant = msg.kind, msg.direction, msg.variant
         if msg.method:
             self.methods[msg.method[:64]] += 1
-        evidential = not (msg.kind == KIND_REPLY and msg.variant is None)
-        if evidential:
-            self._add_evidence(msg.signature, msg.strength, msg.kind, msg.direction, frame_no)
-            if msg.variant:
-                self._variant_votes[msg.variant] += 1
+        if kind != KIND_REPLY or variant is not None:     # a generic reply only pairs
+            self._add_evidence(msg.signature, msg.strength, kind, direction, frame_no)
+            if variant:
+                self._variant_votes[variant] += 1
                 if msg.specific:
-                    self._specific_votes[msg.variant] += 1
-            if msg.strength in (CONCLUSIVE, STRONG):
-                self._mining_dirs.add(msg.direction)
+                    self._specific_votes[variant] += 1
+            if msg.strength in MINING_STRENGTHS:
+                self._mining_dirs.add(direction)
         self._take_fields(msg)
-        if msg.kind == KIND_JOB and msg.direction == TOCLIENT:
+        if kind == KIND_JOB and direction == TOCLIENT:
             self._advance_exposure(ts_ns)
             self._job_hashes = self._hashes_of(self._current)
-        if msg.is_reply or msg.kind == KIND_REPLY:
+        if msg.is_reply or kind == KIND_REPLY:
             self._on_reply(msg, frame_no)
-        elif msg.direction == TOSERVER and msg.msg_id is not None:
+        elif direction == TOSERVER and msg.msg_id is not None:
             self._remember_request(msg)
-        if msg.kind == KIND_SHARE:
+        if kind == KIND_SHARE:
             self._on_share(msg, ts_ns)
-        elif msg.kind == KIND_SHARE_RESULT and msg.variant == STRATUM_V2:
+        elif kind == KIND_SHARE_RESULT and variant == STRATUM_V2:
             if msg.result_ok:
                 self.shares_accepted += msg.accepted_count or 0
             else:
                 self.shares_rejected += 1
 
     def _take_fields(self, msg: MiningMessage):
-        for name in (msg.worker, *msg.workers_extra):
-            if name and name not in self.workers and len(self.workers) < MAX_WORKERS:
-                self.workers.append(name)
-        if msg.worker and self.worker is None:
-            self.worker = msg.worker
+        kind, worker = msg.kind, msg.worker
+        if worker or msg.workers_extra:                  # most messages name nobody
+            for name in (worker, *msg.workers_extra):
+                if name and name not in self.workers and len(self.workers) < MAX_WORKERS:
+                    self.workers.append(name)
+            if worker and self.worker is None:
+                self.worker = worker
         if msg.agent and self.agent is None:
             self.agent = msg.agent
-        if msg.algo and (self.algorithm is None or msg.kind == KIND_JOB):
+        if msg.algo and (self.algorithm is None or kind == KIND_JOB):
             self.algorithm = msg.algo
         if msg.coin and self.coin is None:
             self.coin = msg.coin
@@ -375,14 +381,16 @@ class MiningSession:
             self.pool, self.pool_port = msg.pool_host, msg.pool_port
         if msg.reported_hashrate_hs is not None:
             self.reported_hashrate_hs = msg.reported_hashrate_hs
-        if msg.kind in (KIND_DIFFICULTY, KIND_TARGET) or (msg.kind == KIND_JOB and msg.target):
-            self._set_difficulty(msg)
-        if msg.kind == KIND_JOB:
+        if kind == KIND_JOB:
+            if msg.target:
+                self._set_difficulty(msg)
             self.jobs += 1
             if msg.job_id is not None:
                 if len(self._job_targets) >= MAX_JOB_TARGETS:
                     self._job_targets.pop(next(iter(self._job_targets)))
                 self._job_targets[msg.job_id] = self._current
+        elif kind in (KIND_DIFFICULTY, KIND_TARGET):
+            self._set_difficulty(msg)
 
     def _set_difficulty(self, msg: MiningMessage):
         """Record a difficulty or target as sent; converted only when read (§12.1).
@@ -399,9 +407,10 @@ class MiningSession:
         if self._difficulty_of(current) is None:
             return
         self._current = current
-        if self._settings and self._changed(self._settings[-1], current):
+        changed = bool(self._settings) and self._changed(self._settings[-1], current)
+        if changed:
             self.difficulty_changes += 1
-        if not self._settings or self._changed(self._settings[-1], current):
+        if changed or not self._settings:
             self._settings.append(current)
             del self._settings[:-MAX_DIFFICULTY_HISTORY]
 

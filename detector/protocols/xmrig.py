@@ -29,10 +29,12 @@ SEED_HASH_HEX = 64
 KNOWN_AGENT_PREFIXES = ("xmrig", "xmr-stak", "srbminer", "xmr/", "xmrig-proxy",
                         "teamredminer", "cast_xmr", "jce", "wildrig", "lolminer")
 
-# the methods parse() can accept per direction, and whether it reads replies
-# (no string method): dispatch routes a message only to the parsers that name it
+# the methods parse() can accept per direction, and the reply results it reads (no
+# string method; from the pool): list lengths, and whether an object. dispatch
+# routes a message only to the parsers that name its method or its result's shape
 METHODS = {TOSERVER: (METHOD_LOGIN, METHOD_SUBMIT, METHOD_KEEPALIVED), TOCLIENT: (METHOD_JOB,)}
-READS_REPLIES = True
+REPLY_LISTS = ()
+REPLY_OBJECTS = True      # login result {id, job, status}
 
 
 def _msg(kind, strength, direction, sig, obj, **fields) -> MiningMessage:

@@ -204,3 +204,63 @@ def test_cli_scan_jsonl_has_new_fields(tls_corpus):
     hits = [json.loads(line) for line in r.stdout.splitlines()]
     assert {h["proxy_target"] for h in hits} >= {"pool.supportxmr.com:443"}
     assert all(set(h) >= {"sni", "ja3", "ja4", "alpn", "proxy_target", "timing"} for h in hits)
+
+
+class LooksAtEverything:
+    """An EncryptedDetector method that sends every TCP flow with FlowIntel to the
+    close look (features, signals, `decide`): what on_ended did before it skipped
+    the flows that pass neither the timing gate nor the name check."""
+
+    def __init__(self, detector):
+        self.detector = detector
+
+    def __call__(self, rows):
+        looked = [k for k, (fid, proto) in enumerate(zip(rows["flow_id"].tolist(),
+                                                          rows["proto"].tolist()))
+                  if proto == 6 and self.detector.intel.get(fid) is not None]
+        return looked, [True] * len(looked)
+
+
+@pytest.mark.parametrize("name", ["pool_sni_dns.pcap", "pool_by_ip.pcap", "proxied.pcap",
+                                  "solo_timing.pcap", "config_url.pcap", "https_browsing.pcap",
+                                  "mqtt_tls.pcap", "tls_bulk.pcap", "vpn_keepalive.pcap",
+                                  "ws_chat.pcap"])
+def test_the_first_look_drops_no_hit(tls_corpus, detectors, name, tmp_path):
+    """on_ended's first look (timing gate, names) against the close look at every flow:
+    the same hits, field for field."""
+    from detector.scan_command import CaptureScan
+    folder, _ = tls_corpus
+
+    def hits(path, everything):
+        scan = CaptureScan(path, detectors, EngineOptions(idle_timeout_s=0), 4096,
+                           lambda h: None)
+        if everything:
+            scan.encrypted._worth_a_look = LooksAtEverything(scan.encrypted)
+        return scan.run().hits
+
+    mining = name in ("pool_sni_dns.pcap", "pool_by_ip.pcap", "proxied.pcap",
+                      "solo_timing.pcap", "config_url.pcap")
+    full = hits(folder / name, False)
+    assert full == hits(folder / name, True) and bool(full) == mining
+    # the first minute only: the flows end below the timing gate, names alone decide
+    cut = tmp_path / name
+    first_seconds(folder / name, cut, 60)
+    short = hits(cut, False)
+    assert short == hits(cut, True)
+    assert all(not h["timing"] or not h["timing"]["scored"] for h in short
+               if h["variant"] in ("encrypted", "proxied"))
+    if name in ("pool_sni_dns.pcap", "proxied.pcap"):        # named pools, proxy targets
+        assert any(h["variant"] in ("encrypted", "proxied") for h in short)
+
+
+def first_seconds(src, dst, seconds):
+    """Copy the packets of the first `seconds` of capture `src` to `dst`."""
+    import dpkt
+    with open(src, "rb") as f, open(dst, "wb") as g:
+        reader = dpkt.pcap.Reader(f)
+        writer = dpkt.pcap.Writer(g, linktype=reader.datalink())
+        start = None
+        for ts, buf in reader:
+            start = ts if start is None else start
+            if ts - start <= seconds:
+                writer.writepkt(buf, ts)

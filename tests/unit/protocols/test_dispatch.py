@@ -1,8 +1,8 @@
 """Routing by method name gives exactly what trying every dialect in order gives.
 
 `dispatch.parse_json` only calls the parsers whose module declares the
-message's method (``METHODS``) or, for replies, reads list/object results
-(``READS_REPLIES``). The reference below is the plain chain it replaced: every
+message's method (``METHODS``) or, for replies, read results of its shape
+(``REPLY_LISTS`` lengths, ``REPLY_OBJECTS``). The reference below is the plain chain it replaced: every
 dialect in order, then the generic reply. A parser that accepts a method it
 does not declare makes these tests fail.
 """
@@ -94,6 +94,20 @@ def test_real_shapes_under_every_method_name_route_as_the_chain():
             swapped = dict(obj, method=method)
             for direction in DIRECTIONS:
                 assert dispatch.parse_json(swapped, direction) == chain_parse(swapped, direction)
+
+
+def test_real_replies_at_every_list_length_route_as_the_chain():
+    """Each real list result cut or repeated to every length up to 9 (a 4-element
+    eth_getWork result, a subscribe result without its size...): a parser reading a
+    list length it does not declare in REPLY_LISTS shows here."""
+    lists = [obj for obj in OBJECTS if isinstance(obj.get("result"), list) and obj["result"]]
+    assert len(lists) > 5
+    for obj in lists:
+        for length in range(10):
+            resized = dict(obj, result=(obj["result"] * 10)[:length])
+            for direction in DIRECTIONS:
+                assert dispatch.parse_json(resized, direction) == \
+                    chain_parse(resized, direction), (length, obj)
 
 
 @settings(max_examples=300, deadline=None)
