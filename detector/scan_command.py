@@ -5,8 +5,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from .engine.dtypes import END_ACTIVE
 from .encrypted import EncryptedDetector
 from .engine.handoff import Inspector
@@ -136,13 +134,13 @@ class CaptureScan:
         ids = ended["flow_id"].tolist()
         final = (ended["end_reason"] != END_ACTIVE).tolist()
         # each batch ends hundreds of flows and few of them are tracked or have intel:
-        # a set of their ids finds those from the smaller side, rows_of their rows
+        # a set of their ids finds those from the smaller side
         ended_ids = set(ids)
         final_ids = ended_ids if all(final) else {fid for fid, done in zip(ids, final) if done}
         detected = set()
         tracked_ids = ended_ids & handoff.flows.keys()
         if tracked_ids:
-            tracked_rows = rows_of(ended, tracked_ids).tolist()
+            tracked_rows = [k for k, fid in enumerate(ids) if fid in tracked_ids]
             sub = ended[tracked_rows]
             for k, flow in zip(tracked_rows, self.formatter.records(sub)):
                 for tracked in handoff.on_expire([ids[k]], final[k]):
@@ -156,33 +154,25 @@ class CaptureScan:
                     if final[k] and self.keep_hits:
                         self.result.hits.append(hit)
                     self.sink(hit)
-        self._report_encrypted(ended, final_ids, detected)
+        self._report_encrypted(ended, ids, final, final_ids, detected)
 
-    def _report_encrypted(self, ended, final_ids, detected):
-        """Flows with names or fingerprints (TLS, proxies) that no parser claimed;
-        `final_ids`: the set of the ids of the rows of `ended` that ended for good."""
+    def _report_encrypted(self, ended, ids, final, final_ids, detected):
+        """Flows with names or fingerprints (TLS, proxies) that no parser claimed; `ids`
+        and `final` are the flow_id and ended-for-good of each row of `ended`,
+        `final_ids` the set of the ids that ended for good."""
         intel = self.inspector.handoff.intel
         if not (intel.flows or intel.peeks):
             return
         known = intel.known(final_ids)
-        if known - detected:
-            rows = rows_of(ended, known - detected)
-            rows = rows[ended["end_reason"][rows] != END_ACTIVE]   # scored once, at the end
+        scored = known - detected                  # once, at the end (final rows)
+        if scored:
+            rows = [k for k, fid in enumerate(ids) if fid in scored and final[k]]
             for hit in self.encrypted.on_ended(ended[rows], self.formatter, str(self.path),
                                                STATE_ENDED):
                 if self.keep_hits:
                     self.result.hits.append(hit)
                 self.sink(hit)
         intel.forget(final_ids, known)
-
-
-def rows_of(flows, fids):
-    """Positions of the rows of `flows` (FLOW_DTYPE) whose flow_id is in the set `fids`,
-    in order: np.isin's work without its setup, which costs more than the search when
-    a few of a batch's hundreds of ended flows are wanted."""
-    wanted = np.array(sorted(fids), np.int64)
-    at = np.searchsorted(wanted, flows["flow_id"]).clip(max=len(wanted) - 1)
-    return np.flatnonzero(wanted[at] == flows["flow_id"])
 
 
 def load_matcher(signatures_dir=None):

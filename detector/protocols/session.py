@@ -175,7 +175,8 @@ class MiningSession:
             msgs = []
         for msg in msgs:
             self._on_message(msg, frame_no, ts_ns)
-        self._check_noise()
+        if state.mode == MODE_OTHER:         # both directions must be (_check_noise)
+            self._check_noise()
         return msgs
 
     def finish(self) -> list[MiningMessage]:
