@@ -41,7 +41,7 @@ from detector.engine.dtypes import FLOW_DTYPE, PACKET_DTYPE  # noqa: E402
 from detector.engine.flowtable import META_OUT_N, new_flow_table, update_flows  # noqa: E402
 from detector.engine.handoff import Inspector  # noqa: E402
 from detector.engine.inspect import (IM_ARENA, IM_EVENTS, INSPECT_CANDIDATE,  # noqa: E402
-                                     INSPECT_MATCHING, INSPECT_OFF, INSPECT_TLS, S_CONTIG,
+                                     INSPECT_MATCHING, INSPECT_OFF, S_CONTIG,
                                      inspect_batch)
 from detector.pipeline import OUT_ROWS, EngineOptions, readonly  # noqa: E402
 from detector.scan_command import load_matcher  # noqa: E402
