@@ -135,10 +135,8 @@ class CaptureScan:
         final = (ended["end_reason"] != END_ACTIVE).tolist()
         # each batch ends hundreds of flows and few of them are tracked or have intel:
         # a set of their ids finds those from the smaller side
-        ended_ids = set(ids)
-        final_ids = ended_ids if all(final) else {fid for fid, done in zip(ids, final) if done}
         detected = set()
-        tracked_ids = ended_ids & handoff.flows.keys()
+        tracked_ids = set(ids) & handoff.flows.keys()
         if tracked_ids:
             tracked_rows = [k for k, fid in enumerate(ids) if fid in tracked_ids]
             sub = ended[tracked_rows]
@@ -154,15 +152,15 @@ class CaptureScan:
                     if final[k] and self.keep_hits:
                         self.result.hits.append(hit)
                     self.sink(hit)
-        self._report_encrypted(ended, ids, final, final_ids, detected)
+        self._report_encrypted(ended, ids, final, detected)
 
-    def _report_encrypted(self, ended, ids, final, final_ids, detected):
+    def _report_encrypted(self, ended, ids, final, detected):
         """Flows with names or fingerprints (TLS, proxies) that no parser claimed; `ids`
-        and `final` are the flow_id and ended-for-good of each row of `ended`,
-        `final_ids` the set of the ids that ended for good."""
+        and `final` are the flow_id and ended-for-good of each row of `ended`."""
         intel = self.inspector.handoff.intel
         if not (intel.flows or intel.peeks):
             return
+        final_ids = {fid for fid, done in zip(ids, final) if done}
         known = intel.known(final_ids)
         scored = known - detected                  # once, at the end (final rows)
         if scored:
