@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from detector.automaton import MAX_STATES, build_automaton, compile_automaton  # noqa: F401
+from detector.automaton import (MAX_STATES, Automaton, build_automaton,  # noqa: F401
+                                compile_automaton)
 from detector.errors import SignatureError
 
 SCHEMA_VERSION = 1
@@ -624,18 +625,11 @@ def check_signatures(directory) -> list[str]:
 class MatcherTables:
     """Compiled signatures: the arrays detector.engine.match runs over.
 
-    Automaton (n_states states; detector.automaton describes the layout):
-      goto        int32[n_states, 1 << class_shift]  next state for (state, byte class);
-                                        complete (no failure links)
-      byte_class  uint8[256]            class of each byte; class_shift: log2 of a row's width
-      start_pairs uint8[2, 1 << 2 * class_shift]  per phase: class pairs that lead from its
-                                        start state back to it (skipped two bytes at a time)
-      phase_start int32[2]              start state of phase 0 (always 0) and of phase 1
-      tail_map    int32[n_states]       phase-0 state -> phase-1 state at the boundary
-      tail_from   int                   stream position where phase 1 starts (0: no phase 0)
+    dfa           the Automaton over the pattern keys (n_states states; goto, byte
+                  classes, phases: detector.automaton describes the layout)
+    Its outputs as pattern ids:
       out_start   int32[n_states + 1]   CSR row pointers into out_pattern
       out_pattern int32[n_out]          pattern ids ending at each state
-      first_out_state int               states >= this have outputs, states below have none
     Patterns (n_patterns, id = bit in the per-flow hits bitmask):
       pat_info    int64[n_patterns, 3]  (direction mask, min_end, max_end): a match ending at
                                         stream position e (exclusive) counts when the
@@ -651,16 +645,9 @@ class MatcherTables:
     `automaton` is the argument tuple match_payload takes before the data.
     """
 
-    goto: np.ndarray
-    byte_class: np.ndarray
-    class_shift: int
-    start_pairs: np.ndarray
-    phase_start: np.ndarray
-    tail_map: np.ndarray
-    tail_from: int
+    dfa: Automaton
     out_start: np.ndarray
     out_pattern: np.ndarray
-    first_out_state: int
     pat_info: np.ndarray
     pat_sig: np.ndarray
     sig_pat_start: np.ndarray
@@ -676,14 +663,14 @@ class MatcherTables:
 
     @property
     def n_states(self) -> int:
-        return self.goto.shape[0]
+        return self.dfa.goto.shape[0]
 
     @property
     def automaton(self) -> tuple:
         """match_payload's table arguments, in order."""
-        return (self.goto, self.byte_class, self.class_shift, self.start_pairs,
-                self.phase_start, self.tail_map, self.tail_from, self.out_start,
-                self.out_pattern, self.pat_info, self.first_out_state)
+        d = self.dfa
+        return (d.goto, d.byte_class, d.class_shift, d.start_pairs, d.phase_start, d.tail_map,
+                d.tail_from, self.out_start, self.out_pattern, self.pat_info, d.first_out_state)
 
     @property
     def n_patterns(self) -> int:
@@ -752,10 +739,8 @@ def compile_patterns(sigset: SignatureSet) -> MatcherTables:
     sig_any_start, sig_any = _csr([[sigset.index(r) for r in s.requires.any_of]
                                    for s in sigset])
     return MatcherTables(
-        goto=auto.goto, byte_class=auto.byte_class, class_shift=auto.class_shift,
-        start_pairs=auto.start_pairs, phase_start=auto.phase_start, tail_map=auto.tail_map,
-        tail_from=auto.tail_from, out_start=out_start, out_pattern=out_pattern,
-        first_out_state=auto.first_out_state, pat_info=pat_info, pat_sig=pat_sig,
+        dfa=auto, out_start=out_start, out_pattern=out_pattern, pat_info=pat_info,
+        pat_sig=pat_sig,
         sig_pat_start=sig_pat_start, sig_pat=sig_pat,
         sig_all_start=sig_all_start, sig_all=sig_all,
         sig_any_start=sig_any_start, sig_any=sig_any,

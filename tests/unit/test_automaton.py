@@ -76,11 +76,11 @@ def test_windowed_patterns_leave_the_scan_after_their_window():
                                                          "client"),
              (b'"mining.subscribe"', False, 0, None, "client")]
     tables = compile_patterns(make_set(specs))
-    assert tables.tail_from == 11
-    start1 = tables.phase_start[1]
-    zero = tables.byte_class[0]
-    assert tables.goto[0, zero] != 0                  # phase 0: a zero byte may start a frame
-    assert tables.goto[start1, zero] == start1        # phase 1: it cannot
+    assert tables.dfa.tail_from == 11
+    start1 = tables.dfa.phase_start[1]
+    zero = tables.dfa.byte_class[0]
+    assert tables.dfa.goto[0, zero] != 0                  # phase 0: a zero byte may start a frame
+    assert tables.dfa.goto[start1, zero] == start1        # phase 1: it cannot
     hits = np.zeros(1, np.uint64)
     data = np.frombuffer(b"\x00\x00\x00\x06\x00\x00\x00\x02\x00\x02\x00" + b"\x00" * 40
                          + b'"mining.subscribe"', np.uint8)

@@ -68,10 +68,10 @@ def test_shipped_example_captures_exist():
 def test_compiled_tables_are_consistent(sigset, tables):
     n_pat = sum(len(s.patterns) for s in sigset)
     assert tables.n_patterns == n_pat
-    assert tables.goto.shape == (tables.n_states, 1 << tables.class_shift)
-    assert tables.byte_class.max() < tables.goto.shape[1]
-    assert tables.goto.min() >= 0 and tables.goto.max() < tables.n_states
-    assert tables.out_start[tables.first_out_state] == 0
+    assert tables.dfa.goto.shape == (tables.n_states, 1 << tables.dfa.class_shift)
+    assert tables.dfa.byte_class.max() < tables.dfa.goto.shape[1]
+    assert tables.dfa.goto.min() >= 0 and tables.dfa.goto.max() < tables.n_states
+    assert tables.out_start[tables.dfa.first_out_state] == 0
     assert tables.out_start[-1] == len(tables.out_pattern)
     assert (tables.out_start[1:] >= tables.out_start[:-1]).all()
     assert len(tables.sig_order) == len(sigset)
