@@ -38,7 +38,7 @@ from .message import (CONCLUSIVE, DIRECTIONS, ETHEREUMSTRATUM_1, ETHEREUMSTRATUM
 log = logging.getLogger(__name__)
 
 STRENGTH_WEIGHT = {CONCLUSIVE: 0.9, STRONG: 0.6, WEAK: 0.25}
-MINING_STRENGTHS = (CONCLUSIVE, STRONG)     # evidence that shows mining from its side
+MINING_STRENGTHS = (CONCLUSIVE, STRONG)     # a message strong enough to show mining
 MINING_SCORE_THRESHOLD = 0.7
 FIRST_BYTES_KEPT = 4096
 MAX_PENDING_REQUESTS = 1024
@@ -460,8 +460,8 @@ class MiningSession:
         self._pending_count -= 1
         if not queue:
             del self._pending[msg.msg_id]
-        if request.strength in (CONCLUSIVE, STRONG) or (
-                msg.variant is not None and msg.strength in (CONCLUSIVE, STRONG)):
+        if request.strength in MINING_STRENGTHS or (
+                msg.variant is not None and msg.strength in MINING_STRENGTHS):
             self._paired = True
         if request.kind != KIND_SHARE:
             return
