@@ -94,6 +94,15 @@ def warm_up():
     return True
 
 
+def copy_rows(rows):
+    """A copy of the contiguous record array `rows`, made as one block copy: numpy
+    copies a packed structured dtype such as FLOW_DTYPE field by field, ~25x slower
+    (that copy of every ended flow was ~8% of `minewatch flows`)."""
+    out = np.empty(len(rows), rows.dtype)
+    out.view(np.uint8)[:] = rows.view(np.uint8)
+    return out
+
+
 class FlowEngine:
     """Decode batches and fold them into one flow table; hands back finished flows.
 
@@ -139,7 +148,7 @@ class FlowEngine:
         while True:
             j = update_flows(*self.table, pkts, batch.ts_ns, batch.wirelen,
                              batch.first_record, i, self.out, fop, fids)
-            ended = self.out[:self.meta[META_OUT_N]].copy() if self.meta[META_OUT_N] else None
+            ended = copy_rows(self.out[:self.meta[META_OUT_N]]) if self.meta[META_OUT_N] else None
             if self.inspector is not None:
                 self.inspector.inspect(self.table[0], pkts, batch, fop, fids, i, j)
             if ended is not None:
@@ -170,7 +179,7 @@ class FlowEngine:
         while True:
             more = step()
             if self.meta[META_OUT_N]:
-                yield self.out[:self.meta[META_OUT_N]].copy()
+                yield copy_rows(self.out[:self.meta[META_OUT_N]])
             if not more:
                 return
 

@@ -204,3 +204,18 @@ def test_idle_gap_splits_a_flow_queued_behind_a_fresh_one():
     assert y["packets_c2s"].tolist() == [2, 1]
     assert [int(r) for r in y["end_reason"]] == [END_IDLE, END_EOF]
     assert y["last_ts"].tolist()[0] == 2 * SEC
+
+
+def test_copy_rows_is_an_independent_exact_copy():
+    from detector.pipeline import copy_rows
+
+    rng = np.random.default_rng(7)
+    out = np.zeros(40, FLOW_DTYPE)
+    out.view(np.uint8)[:] = rng.integers(0, 256, out.nbytes, dtype=np.uint8)
+    got = copy_rows(out[3:29])
+    assert got.dtype == FLOW_DTYPE and len(got) == 26
+    for name in FLOW_DTYPE.names:                 # every field, bit for bit
+        assert got[name].tobytes() == out[3:29][name].tobytes()
+    out[3:29] = np.zeros(26, FLOW_DTYPE)          # the engine reuses its buffer
+    assert got["flow_id"].tobytes() != out[3:29]["flow_id"].tobytes()
+    assert len(copy_rows(out[:0])) == 0
