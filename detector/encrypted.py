@@ -24,6 +24,8 @@ cross_flow  the server's pushes coincide with its pushes to other clients
 from __future__ import annotations
 
 from collections import OrderedDict
+
+from .engine.records import take_rows
 from .hits import encrypted_hit_record
 from .pool_names import PoolNames, applies
 from .sinks.flow_records import AddressCache
@@ -110,7 +112,7 @@ class EncryptedDetector:
         looked, named = self._worth_a_look(rows)
         if not looked:
             return []
-        rows = rows[looked]
+        rows = take_rows(rows, looked)
         feats = features(rows)
         gated, score, required, synced, passed = self.rules.score(feats)
         timed = gated & required & (score >= self.rules.cross_threshold)
@@ -118,7 +120,7 @@ class EncryptedDetector:
         if not keep:
             return []
         hits = []
-        for k, flow in zip(keep, formatter.records(rows[keep])):
+        for k, flow in zip(keep, formatter.records(take_rows(rows, keep))):
             intel = self.intel.get(flow["flow_id"])
             signals, evidence = self._signals(flow, int(rows["first_ts"][k]), intel, k, gated,
                                               score, required, synced)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from .idsets import members
 from .protocols import dns_answer, proxy_request, tls_hello
 from .protocols.message import untrusted_text
 
@@ -153,31 +154,25 @@ class IntelTable:
                 return p.intel
         return intel
 
-    def known(self, fids):
-        """The flows among `fids` (a set, or any iterable) that have FlowIntel (those
-        `get` answers), as a set."""
-        ids = _as_set(fids)
-        out = self.flows.keys() & ids
+    def known_mask(self, ids):
+        """Boolean mask over the flow_id array `ids`: which flows have FlowIntel (those
+        `get` answers)."""
+        mask = members(ids, self.flows)
         if self.peeks:
-            out |= {fid for fid in self.peeks.keys() & ids if self.peeks[fid].intel.proxy_kind}
-        return out
+            mask |= members(ids, [fid for fid, p in self.peeks.items() if p.intel.proxy_kind])
+        return mask
 
-    def forget(self, fids, known=None):
-        """Drop what is known of the flows `fids` (a set, or any iterable): they ended.
-        `known`: `known(fids)` when the caller has it (spares looking every id up again)."""
-        ids = _as_set(fids)
-        for fid in (self.flows.keys() & ids) if known is None else known:
+    def forget(self, ended_ids, known):
+        """Drop what is known of the flows in the flow_id array `ended_ids`: they ended.
+        `known`: those of them `known_mask` accepts, as a list."""
+        for fid in known:
             self.flows.pop(fid, None)
-        for fid in self.peeks.keys() & ids:
-            del self.peeks[fid]
+        if self.peeks:
+            for fid in ended_ids[members(ended_ids, self.peeks)].tolist():
+                del self.peeks[fid]
         if self.finished:
-            self.finished -= self.finished & ids     # walks the smaller of the two
-
-
-def _as_set(values):
-    """`values` as a set (a set as it is: set operations walk the smaller side, so a
-    batch's hundreds of ended flows cost one lookup each only when needed)."""
-    return values if isinstance(values, (set, frozenset)) else set(values)
+            self.finished.difference_update(
+                ended_ids[members(ended_ids, self.finished)].tolist())
 
 
 class DnsCache:

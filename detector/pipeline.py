@@ -17,6 +17,7 @@ from .engine.dtypes import DECODE_REASONS, END_EOF, FLOW_DTYPE, L4_ANOMALIES, PA
 from .engine.flowtable import (META_FORCED, META_FRAG_ORPHANS, META_FRAGS, META_LIVE,
                                META_NEXT_ID, META_OUT_N, expire_idle, flush_flows,
                                new_flow_table, update_flows)
+from .engine.records import copy_rows
 from .errors import CaptureError
 
 OUT_ROWS = 16384   # finished flows handed to Python per drain
@@ -92,15 +93,6 @@ def warm_up():
     # walked again by every full collection the slow path's garbage triggers
     gc.freeze()
     return True
-
-
-def copy_rows(rows):
-    """A copy of the contiguous record array `rows`, made as one block copy: numpy
-    copies a packed structured dtype such as FLOW_DTYPE field by field, ~25x slower
-    (that copy of every ended flow was ~8% of `minewatch flows`)."""
-    out = np.empty(len(rows), rows.dtype)
-    out.view(np.uint8)[:] = rows.view(np.uint8)
-    return out
 
 
 class FlowEngine:

@@ -5,11 +5,15 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .engine.dtypes import END_ACTIVE
+import numpy as np
+
 from .encrypted import EncryptedDetector
+from .engine.dtypes import END_ACTIVE
 from .engine.handoff import Inspector
+from .engine.records import take_rows
 from .errors import CaptureError
 from .hits import STATE_DETECTED, STATE_ENDED, STATE_UPDATED, hit_record
+from .idsets import members
 from .pool_names import PoolNames
 from .pools import PoolList
 from .outputs import open_output, progress_reporter
@@ -122,7 +126,7 @@ class CaptureScan:
         if not live:
             return
         # formatted together: a capture's first batches may recognise dozens at once
-        rows = self.rows[[t.row for t in live]]
+        rows = take_rows(self.rows, [t.row for t in live])
         for tracked, flow in zip(live, self.formatter.records(rows)):
             hit = hit_record(flow, tracked, str(self.path), STATE_DETECTED,
                              self.inspector.handoff.intel.get(tracked.flow_id))
@@ -131,46 +135,45 @@ class CaptureScan:
 
     def _report_ended(self, ended):
         handoff = self.inspector.handoff
-        ids = ended["flow_id"].tolist()
-        final = (ended["end_reason"] != END_ACTIVE).tolist()
-        # each batch ends hundreds of flows and few of them are tracked or have intel:
-        # a set of their ids finds those from the smaller side
+        final = ended["end_reason"] != END_ACTIVE
         detected = set()
-        tracked_ids = set(ids) & handoff.flows.keys()
-        if tracked_ids:
-            tracked_rows = [k for k, fid in enumerate(ids) if fid in tracked_ids]
-            sub = ended[tracked_rows]
-            for k, flow in zip(tracked_rows, self.formatter.records(sub)):
-                for tracked in handoff.on_expire([ids[k]], final[k]):
+        # each batch ends thousands of flows and few of them are tracked
+        tracked_rows = np.flatnonzero(members(ended["flow_id"], handoff.flows)).tolist()
+        if tracked_rows:
+            sub = take_rows(ended, tracked_rows)
+            for fid, done, flow in zip(sub["flow_id"].tolist(), final[tracked_rows].tolist(),
+                                       self.formatter.records(sub)):
+                for tracked in handoff.on_expire([fid], done):
                     if not tracked.detected:
                         continue
                     detected.add(tracked.flow_id)
                     hit = hit_record(flow, tracked, str(self.path),
-                                     STATE_ENDED if final[k] else STATE_UPDATED,
+                                     STATE_ENDED if done else STATE_UPDATED,
                                      handoff.intel.get(tracked.flow_id))
                     self.encrypted.learn(hit)
-                    if final[k] and self.keep_hits:
+                    if done and self.keep_hits:
                         self.result.hits.append(hit)
                     self.sink(hit)
-        self._report_encrypted(ended, ids, final, detected)
+        self._report_encrypted(ended, final, detected)
 
-    def _report_encrypted(self, ended, ids, final, detected):
-        """Flows with names or fingerprints (TLS, proxies) that no parser claimed; `ids`
-        and `final` are the flow_id and ended-for-good of each row of `ended`."""
+    def _report_encrypted(self, ended, final, detected):
+        """Flows with names or fingerprints (TLS, proxies) that no parser claimed; `final`
+        says which rows of `ended` ended for good, `detected` holds the flow_ids a
+        parser reported."""
         intel = self.inspector.handoff.intel
         if not (intel.flows or intel.peeks):
             return
-        final_ids = {fid for fid, done in zip(ids, final) if done}
-        known = intel.known(final_ids)
-        scored = known - detected                  # once, at the end (final rows)
-        if scored:
-            rows = [k for k, fid in enumerate(ids) if fid in scored and final[k]]
-            for hit in self.encrypted.on_ended(ended[rows], self.formatter, str(self.path),
-                                               STATE_ENDED):
+        ids = ended["flow_id"]
+        known = final & intel.known_mask(ids)
+        scored = known & ~members(ids, detected) if detected else known
+        rows = np.flatnonzero(scored)              # once, at the end (final rows)
+        if len(rows):
+            for hit in self.encrypted.on_ended(take_rows(ended, rows), self.formatter,
+                                               str(self.path), STATE_ENDED):
                 if self.keep_hits:
                     self.result.hits.append(hit)
                 self.sink(hit)
-        intel.forget(final_ids, known)
+        intel.forget(ids[final], ids[known].tolist())
 
 
 def load_matcher(signatures_dir=None):

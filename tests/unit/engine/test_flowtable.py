@@ -10,6 +10,7 @@ from detector.engine.dtypes import (DECODE_OK, DECODE_TRUNCATED, END_ACTIVE, END
                                     IPV4_MAPPED, PACKET_DTYPE)
 from detector.engine.flowtable import (META_FORCED, META_FRAG_ORPHANS, META_LIVE, META_OUT_N,
                                        flush_flows, new_flow_table, update_flows)
+from detector.engine.records import copy_rows, take_rows
 
 SEC = 1_000_000_000
 
@@ -207,7 +208,6 @@ def test_idle_gap_splits_a_flow_queued_behind_a_fresh_one():
 
 
 def test_copy_rows_is_an_independent_exact_copy():
-    from detector.pipeline import copy_rows
 
     rng = np.random.default_rng(7)
     out = np.zeros(40, FLOW_DTYPE)
@@ -219,3 +219,13 @@ def test_copy_rows_is_an_independent_exact_copy():
     out[3:29] = np.zeros(26, FLOW_DTYPE)          # the engine reuses its buffer
     assert got["flow_id"].tobytes() != out[3:29]["flow_id"].tobytes()
     assert len(copy_rows(out[:0])) == 0
+
+
+@pytest.mark.parametrize("index", [[], [0], [5, 2, 5, 39], list(range(40))[::-1]])
+def test_take_rows_equals_fancy_indexing(index):
+    rng = np.random.default_rng(11)
+    rows = np.zeros(40, FLOW_DTYPE)
+    rows.view(np.uint8)[:] = rng.integers(0, 256, rows.nbytes, dtype=np.uint8)
+    got = take_rows(rows, index)
+    assert got.dtype == FLOW_DTYPE
+    assert got.tobytes() == rows[np.asarray(index, np.intp)].tobytes()

@@ -1,0 +1,24 @@
+"""members(): numpy membership of flow ids in Python collections, against `in`."""
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from detector.idsets import members
+
+IDS = st.lists(st.integers(-2**63, 2**63 - 1), max_size=60)
+
+
+@given(IDS, IDS)
+def test_members_agrees_with_in(ids, keys):
+    arr = np.array(ids, np.int64)
+    for collection in (set(keys), dict.fromkeys(keys), list(keys)):
+        got = members(arr, collection)
+        assert got.dtype == bool and got.shape == arr.shape
+        assert got.tolist() == [i in collection for i in ids]
+
+
+def test_members_on_flow_id_ranges():
+    ids = np.arange(1, 10_001, dtype=np.int64)
+    tracked = {3, 9_999, 10_000, 20_000, 0}
+    assert np.flatnonzero(members(ids, tracked)).tolist() == [2, 9_998, 9_999]
