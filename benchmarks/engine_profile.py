@@ -66,8 +66,8 @@ def census_inspect(rows, pkts, buf, ts_ns, first_record, fop, fids, start, stop,
                    imeta, goto,
                    byte_class, class_shift, start_pairs, phase_start, tail_map, tail_from,
                    out_start, out_pattern, pat_info, first_out_state, sig_pat_start, sig_pat,
-                   sig_all_start, sig_all, sig_any_start, sig_any, sig_order, events, arena,
-                   k_bytes, out):
+                   sig_all_start, sig_all, sig_any_start, sig_any, sig_order, learn_sigs,
+                   skip_keys, skip_names, skip_lengths, skip_seed, events, arena, k_bytes, out):
     """inspect_batch one packet at a time, counting what each one does; returns the
     next packet to inspect (stops after a packet that wrote events: drain them)."""
     for i in range(start, stop):
@@ -105,10 +105,11 @@ def census_inspect(rows, pkts, buf, ts_ns, first_record, fop, fids, start, stop,
             s = -1
         r = inspect_batch(rows, pkts[:i + 1], buf, ts_ns, first_record, fop[:i + 1],
                           fids[:i + 1], i, insp_fid, insp_state, streams, head, segs, hits,
-                          fired, peek, slot_of, free_slots, imeta, goto, byte_class, class_shift, start_pairs,
-                          phase_start, tail_map, tail_from, out_start, out_pattern, pat_info,
+                          fired, peek, slot_of, free_slots, imeta, goto, byte_class,
+                          class_shift, start_pairs, phase_start, tail_map, tail_from, out_start, out_pattern, pat_info,
                           first_out_state, sig_pat_start, sig_pat, sig_all_start, sig_all,
-                          sig_any_start, sig_any, sig_order, events, arena)
+                          sig_any_start, sig_any, sig_order, learn_sigs, skip_keys, skip_names,
+                          skip_lengths, skip_seed, events, arena)
         if s == INSPECT_MATCHING:
             after = streams[row, d, S_CONTIG]
             if after > before:
@@ -179,13 +180,13 @@ def run_once(path, options, matcher, k_bytes, with_census):
                         if cen is not None:
                             k = census_inspect(table[0], pkts, batch.buf, batch.ts_ns,
                                                batch.first_record, fop, fids, k, j,
-                                               *insp.state, *insp.tables, insp.events,
-                                               insp.arena, k_bytes, cen)
+                                               *insp.state, *insp.tables, *insp.dns_skip,
+                                               insp.events, insp.arena, k_bytes, cen)
                         else:
                             k = inspect_batch(table[0], pkts[:j], batch.buf, batch.ts_ns,
                                               batch.first_record, fop[:j], fids[:j], k,
-                                              *insp.state, *insp.tables, insp.events,
-                                              insp.arena)
+                                              *insp.state, *insp.tables, *insp.dns_skip,
+                                              insp.events, insp.arena)
                         clock.add("inspect", t0, f0)
                         ne = insp.meta[IM_EVENTS]
                         if ne:
@@ -218,10 +219,11 @@ def warm(options, matcher, k_bytes, path):
     if matcher is not None:
         insp = Inspector(matcher, small.max_flows, k_bytes)
         inspect_batch(table[0], pkts, readonly(batch.buf), batch.ts_ns, 0, fop, fids, 0,
-                      *insp.state, *insp.tables, insp.events, insp.arena)
+                      *insp.state, *insp.tables, *insp.dns_skip, insp.events,
+                      insp.arena)
         census_inspect(table[0], pkts, readonly(batch.buf), batch.ts_ns, 0, fop, fids, 0,
-                       len(pkts), *insp.state, *insp.tables, insp.events, insp.arena, k_bytes,
-                       np.zeros(C_SIZE, np.int64))
+                       len(pkts), *insp.state, *insp.tables, *insp.dns_skip, insp.events,
+                       insp.arena, k_bytes, np.zeros(C_SIZE, np.int64))
 
 
 def report(label, runs, packets):

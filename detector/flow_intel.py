@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from .engine.dns_skip import DnsSkipSet
 from .idsets import members
 from .protocols import dns_answer, proxy_request, tls_hello
 from .protocols.message import untrusted_text
@@ -179,24 +180,28 @@ class DnsCache:
     """(client address, answered address) -> (names, expiry ns), bounded, LRU by answer.
 
     With `wanted(name)` (the pool list's name_match), only answers to questions
-    it accepts are parsed and kept: most DNS traffic costs one label walk."""
+    it accepts are parsed and kept: most DNS traffic costs one label walk, and
+    the questions it rejects go to `skip`, whose answers the engine then drops
+    without handing them over."""
 
     def __init__(self, limit=1 << 16, wanted=None):
         self.limit = limit
         self.wanted = wanted
         self.entries = OrderedDict()
         self.verdicts = {}        # question name (wire form) -> wanted?
+        self.skip = DnsSkipSet()  # the rejected ones, for the engine
         self.answers = 0
         self.skipped = 0
 
     def use_filter(self, wanted):
         """Keep only answers to questions `wanted(name)` accepts (None: every answer)."""
         self.wanted = wanted
-        self.verdicts.clear()
+        self.forget_verdicts()
 
     def forget_verdicts(self):
         """`wanted` accepts more names now (a pool host was learned)."""
         self.verdicts.clear()
+        self.skip.clear()
 
     def wants(self, wire_name):
         """Whether answers to the question `wire_name` (RFC 1035 wire form) are worth
@@ -211,6 +216,7 @@ class DnsCache:
             self.verdicts[wire_name] = verdict
         if not verdict:
             self.skipped += 1
+            self.skip.add(wire_name)
         return verdict
 
     def on_response(self, client, payload, ts_ns):

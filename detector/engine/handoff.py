@@ -27,10 +27,10 @@ from ..protocols.session import MiningSession
 from ..sinks.flow_records import AddressCache
 from .dtypes import PACKET_DTYPE
 from .inspect import (EV_DATA, EV_DNS, EV_FIRED, EV_HEAD, EV_HELLO, EV_PEEK, EVENT_DTYPE,
-                      IM_ARENA, IM_CANDIDATES, IM_DNS, IM_EVENTS, IM_EXCLUDED, IM_GAPS, IM_LOST,
-                      IM_PEEKS, IM_SLOTS_FREE, IM_SLOTS_FRESH, INSPECT_CANDIDATE,
-                      INSPECT_MATCHING, INSPECT_OFF, INSPECT_TLS, PEEK_OFF, inspect_batch,
-                      new_inspector)
+                      IM_ARENA, IM_CANDIDATES, IM_DNS, IM_DNS_SKIPPED, IM_EVENTS, IM_EXCLUDED,
+                      IM_GAPS, IM_LOST, IM_PEEKS, IM_SLOTS_FREE, IM_SLOTS_FRESH,
+                      INSPECT_CANDIDATE, INSPECT_MATCHING, INSPECT_OFF, INSPECT_TLS, PEEK_OFF,
+                      inspect_batch, new_inspector)
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +199,16 @@ class Handoff:
         return out
 
 
+def learning_signatures(matcher):
+    """Bit mask (uint64 words, as the fired bits) of the pool-url signatures: their flows'
+    bytes teach pool hosts (Handoff.feed), which the engine's DNS skips must respect."""
+    words = np.zeros(max(1, matcher.n_sig_words), np.uint64)
+    for j, sig_id in enumerate(matcher.signature_ids):
+        if sig_id.startswith(URL_SIGNATURES):
+            words[j >> 6] |= np.uint64(1) << np.uint64(j & 63)
+    return words
+
+
 class Inspector:
     """Runs the inspection kernel for one flow table and hands events to a Handoff."""
 
@@ -214,11 +224,16 @@ class Inspector:
                               np.uint8)
         m = matcher
         self.tables = (*m.automaton, m.sig_pat_start, m.sig_pat, m.sig_all_start, m.sig_all,
-                       m.sig_any_start, m.sig_any, m.sig_order)
+                       m.sig_any_start, m.sig_any, m.sig_order, learning_signatures(m))
 
     @property
     def meta(self):
         return self.state[-1]
+
+    @property
+    def dns_skip(self):
+        """The kernel's arguments for the DNS questions rejected so far (DnsSkipSet)."""
+        return self.handoff.dns.skip.arrays
 
     def inspect(self, rows, pkts, batch, flow_of_packet, fid_of_packet, start, stop):
         """Inspect packets [start, stop) of a batch already folded into `rows`."""
@@ -226,7 +241,7 @@ class Inspector:
         while i < stop:
             i = inspect_batch(rows, pkts[:stop], batch.buf, batch.ts_ns, batch.first_record,
                               flow_of_packet[:stop], fid_of_packet[:stop], i, *self.state,
-                              *self.tables, self.events, self.arena)
+                              *self.tables, *self.dns_skip, self.events, self.arena)
             n = self.meta[IM_EVENTS]
             if n:
                 self.handoff.on_events(self.events[:n], self.arena[:self.meta[IM_ARENA]], rows)
@@ -237,7 +252,7 @@ class Inspector:
         empty.flags.writeable = False
         inspect_batch(rows, np.zeros(0, PACKET_DTYPE), empty, np.zeros(0, np.int64), 0,
                       np.zeros(0, np.int32), np.zeros(0, np.int64), 0, *self.state,
-                      *self.tables, self.events, self.arena)
+                      *self.tables, *self.dns_skip, self.events, self.arena)
 
     def with_matcher(self, matcher):
         """An Inspector for new signatures that carries this one's flows over.
@@ -282,4 +297,5 @@ class Inspector:
         meta = self.meta
         return {"candidates": int(meta[IM_CANDIDATES]), "inspect_gaps": int(meta[IM_GAPS]),
                 "inspect_lost": int(meta[IM_LOST]), "encrypted_skipped": int(meta[IM_EXCLUDED]),
-                "peeks": int(meta[IM_PEEKS]), "dns_answers": int(meta[IM_DNS])}
+                "peeks": int(meta[IM_PEEKS]), "dns_answers": int(meta[IM_DNS]),
+                "dns_skipped": int(meta[IM_DNS_SKIPPED])}

@@ -29,6 +29,7 @@ import numpy as np
 from .bytes_ import copy_bytes
 from .client_hello import HELLO_MALFORMED, hello_record_end, server_name_at
 from .config import inline_kernel, kernel
+from .dns_skip import is_skipped
 from .dtypes import DECODE_OK
 from .match import eval_signatures, match_payload
 
@@ -92,7 +93,8 @@ IM_PEEKS = 6      # EV_HELLO and EV_PEEK events written (TLS ClientHellos, proxy
 IM_DNS = 7        # EV_DNS events written (DNS answers)
 IM_SLOTS_FREE = 8   # head slots given back, on the free_slots stack
 IM_SLOTS_FRESH = 9  # head slots taken at least once (the next never-used one)
-IM_SIZE = 10
+IM_DNS_SKIPPED = 10  # DNS answers dropped here: their question was rejected before (dns_skip)
+IM_SIZE = 11
 
 TCP_SYN = 0x02
 PROTO_TCP = 6
@@ -254,6 +256,17 @@ def hits_sum(hits, row):
     return total
 
 
+@inline_kernel
+def may_teach_names(fired, learn_sigs, row):
+    """Whether one of the signatures that fired on `row` marks a flow whose bytes can
+    teach pool names (pool-url: stratum URLs): once Python reads them, a DNS question
+    rejected before may be wanted."""
+    teaches = False
+    for w in range(fired.shape[1]):
+        teaches = teaches or (fired[row, w] & learn_sigs[w]) != 0
+    return teaches
+
+
 @kernel
 def emit_head(events, arena, imeta, fid, row, d, heads, slot, k_bytes, segs, streams, frame,
               ts):
@@ -364,7 +377,8 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
                   goto, byte_class, class_shift, start_pairs, phase_start, tail_map,
                   tail_from, out_start, out_pattern, pat_info, first_out_state,
                   sig_pat_start, sig_pat, sig_all_start, sig_all, sig_any_start, sig_any,
-                  sig_order, events, arena):
+                  sig_order, learn_sigs, skip_keys, skip_names, skip_lengths, skip_seed,
+                  events, arena):
     """Inspect the payload of packets pkts[start:]; return where to resume.
 
     Parameters
@@ -376,6 +390,10 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
     insp_fid .. imeta          the inspector (new_inspector): indexed by row, except head
                                and segs, indexed by the slot slot_of gives a row's direction
     goto .. sig_order          MatcherTables.automaton, then its signature arrays
+    learn_sigs      uint64[n_sig_words]  signatures whose flows may teach pool names
+    skip_keys .. skip_seed     DnsSkipSet.arrays: questions whose answers are dropped here,
+                               until a flow that may teach names hands over bytes (Python
+                               may want more names once it has read them)
     events, arena   outputs; imeta[IM_EVENTS] / imeta[IM_ARENA] say how much is used
                     (reset by this call)
 
@@ -389,6 +407,7 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
     k_bytes = np.int64(head.shape[1])
     heads = head.reshape(-1)            # one view for the call (see the helpers above)
     n = len(pkts)
+    skipping = True
     for i in range(start, n):
         row = flow_of_packet[i]
         if row < 0:
@@ -410,6 +429,10 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
             dns_len = np.int64(p["payload_caplen"])
             name_len = dns_question_length(buf, dns_at, dns_len)
             if name_len == 0 or not dns_has_answers(buf, dns_at):
+                continue
+            if skipping and is_skipped(skip_keys, skip_names, skip_lengths, skip_seed, buf,
+                                       dns_at + DNS_HEADER, name_len):
+                imeta[IM_DNS_SKIPPED] += 1
                 continue
             if imeta[IM_EVENTS] + 1 > len(events) or imeta[IM_ARENA] + dns_len > len(arena):
                 return i
@@ -454,6 +477,7 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
             if end_rel <= contig:
                 continue                      # retransmission
             skip = max(np.int64(0), contig - rel)
+            skipping = skipping and not may_teach_names(fired, learn_sigs, row)
             add_event(events, arena, imeta, fid, row, EV_DATA, d, frame, ts_ns[i], rel + skip,
                       buf, off + skip, length - skip)
             pend_at, pend_len = streams[row, d, S_PEND_AT], streams[row, d, S_PEND_LEN]
@@ -529,6 +553,7 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
                                          sig_any_start, sig_any, sig_order, hits[row],
                                          fired[row])
             if nfired > 0:
+                skipping = skipping and not may_teach_names(fired, learn_sigs, row)
                 insp_state[row] = INSPECT_CANDIDATE
                 imeta[IM_CANDIDATES] += 1
                 add_event(events, arena, imeta, fid, row, EV_FIRED, d, frame, ts_ns[i], 0,
