@@ -9,14 +9,16 @@ import numpy as np
 
 
 def copy_rows(rows):
-    """A copy of the contiguous record array `rows`."""
+    """A copy of the record array `rows` (1-D; fast when contiguous)."""
+    rows = np.ascontiguousarray(rows)
     out = np.empty(len(rows), rows.dtype)
     out.view(np.uint8)[:] = rows.view(np.uint8)
     return out
 
 
 def take_rows(rows, index):
-    """rows[index] for the contiguous record array `rows` and a list or array of
-    positions."""
+    """rows[index] for the record array `rows` (1-D; fast when contiguous) and a list or
+    array of positions."""
+    rows = np.ascontiguousarray(rows)
     raw = rows.view(np.uint8).reshape(len(rows), rows.dtype.itemsize)
     return raw[np.asarray(index, np.intp)].view(rows.dtype).reshape(-1)

@@ -229,3 +229,7 @@ def test_take_rows_equals_fancy_indexing(index):
     got = take_rows(rows, index)
     assert got.dtype == FLOW_DTYPE
     assert got.tobytes() == rows[np.asarray(index, np.intp)].tobytes()
+    strided = rows[::2]                             # not contiguous: still right
+    inside = np.asarray([k for k in index if k < len(strided)], np.intp)
+    assert take_rows(strided, inside).tobytes() == strided[inside].tobytes()
+    assert copy_rows(strided).tobytes() == strided.copy().tobytes()
