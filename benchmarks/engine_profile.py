@@ -106,10 +106,11 @@ def census_inspect(rows, pkts, buf, ts_ns, first_record, fop, fids, start, stop,
         r = inspect_batch(rows, pkts[:i + 1], buf, ts_ns, first_record, fop[:i + 1],
                           fids[:i + 1], i, insp_fid, insp_state, streams, head, segs, hits,
                           fired, peek, slot_of, free_slots, imeta, goto, byte_class,
-                          class_shift, start_pairs, phase_start, tail_map, tail_from, out_start, out_pattern, pat_info,
-                          first_out_state, sig_pat_start, sig_pat, sig_all_start, sig_all,
-                          sig_any_start, sig_any, sig_order, learn_sigs, skip_keys, skip_names,
-                          skip_lengths, skip_seed, events, arena)
+                          class_shift, start_pairs, phase_start, tail_map, tail_from,
+                          out_start, out_pattern, pat_info, first_out_state, sig_pat_start,
+                          sig_pat, sig_all_start, sig_all, sig_any_start, sig_any, sig_order,
+                          learn_sigs, skip_keys, skip_names, skip_lengths, skip_seed, events,
+                          arena)
         if s == INSPECT_MATCHING:
             after = streams[row, d, S_CONTIG]
             if after > before:

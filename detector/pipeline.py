@@ -140,7 +140,7 @@ class FlowEngine:
         while True:
             j = update_flows(*self.table, pkts, batch.ts_ns, batch.wirelen,
                              batch.first_record, i, self.out, fop, fids)
-            ended = copy_rows(self.out[:self.meta[META_OUT_N]]) if self.meta[META_OUT_N] else None
+            ended = self._take_out()
             if self.inspector is not None:
                 self.inspector.inspect(self.table[0], pkts, batch, fop, fids, i, j)
             if ended is not None:
@@ -170,10 +170,17 @@ class FlowEngine:
         while more are left) until it is done; yield what each call wrote."""
         while True:
             more = step()
-            if self.meta[META_OUT_N]:
-                yield copy_rows(self.out[:self.meta[META_OUT_N]])
+            ended = self._take_out()
+            if ended is not None:
+                yield ended
             if not more:
                 return
+
+    def _take_out(self):
+        """A copy of the flows the last kernel call wrote to `out` (None: none); the next
+        call writes over them."""
+        n = self.meta[META_OUT_N]
+        return copy_rows(self.out[:n]) if n else None
 
     def fill_stats(self, stats: CaptureStats):
         stats.decoded = int(self.status_counts[0])

@@ -23,9 +23,7 @@ HASH_HEX = 64
 NONCE_HEX = 16
 ALGORITHM = "ethash"
 
-# the methods parse() can accept per direction, and the reply results it reads (no
-# string method; from the pool): list lengths, and whether an object. dispatch
-# routes a message only to the parsers that name its method or its result's shape
+# what parse() can accept, for dispatch's routing (see its docstring)
 METHODS = {TOSERVER: (ETH_SUBMIT_LOGIN, ETH_GET_WORK, ETH_SUBMIT_WORK, ETH_SUBMIT_HASHRATE),
            TOCLIENT: ()}
 REPLY_LISTS = (3, 4)      # eth_getWork result [header, seed, boundary(, height)]

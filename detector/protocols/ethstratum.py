@@ -28,9 +28,7 @@ MINING_BYE = "mining.bye"
 MINING_HASHRATE = "mining.hashrate"
 HASH_HEX = 64
 
-# the methods parse() can accept per direction, and the reply results it reads (no
-# string method; from the pool): list lengths, and whether an object. dispatch
-# routes a message only to the parsers that name its method or its result's shape
+# what parse() can accept, for dispatch's routing (see its docstring)
 METHODS = {TOSERVER: (MINING_SUBSCRIBE, MINING_HELLO, MINING_NOOP, MINING_HASHRATE),
            TOCLIENT: (MINING_NOTIFY, MINING_SET, MINING_BYE)}
 REPLY_LISTS = (2,)        # 1.0.0 subscribe result [[notify, id, tag], extranonce]

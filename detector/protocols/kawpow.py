@@ -20,9 +20,7 @@ HASH_HEX = 64
 NONCE_HEX = 16
 ALGORITHM = "kawpow"
 
-# the methods parse() can accept per direction, and the reply results it reads (no
-# string method; from the pool): list lengths, and whether an object. dispatch
-# routes a message only to the parsers that name its method or its result's shape
+# what parse() can accept, for dispatch's routing (see its docstring)
 METHODS = {TOSERVER: (MINING_SUBMIT,), TOCLIENT: (MINING_NOTIFY,)}
 REPLY_LISTS = ()
 REPLY_OBJECTS = False

@@ -42,9 +42,7 @@ SUBMIT_MIN_PARAMS = 5      # worker, job_id, extranonce2, ntime, nonce (+ versio
 _SERVER_OTHER = (MINING_SET_VERSION_MASK, CLIENT_RECONNECT, CLIENT_GET_VERSION,
                  CLIENT_SHOW_MESSAGE, MINING_PING)
 
-# the methods parse() can accept per direction, and the reply results it reads (no
-# string method; from the pool): list lengths, and whether an object. dispatch
-# routes a message only to the parsers that name its method or its result's shape
+# what parse() can accept, for dispatch's routing (see its docstring)
 METHODS = {TOSERVER: (MINING_SUBSCRIBE, MINING_AUTHORIZE, MINING_CONFIGURE, MINING_SUBMIT,
                      MINING_EXTRANONCE_SUBSCRIBE, MINING_SUGGEST_DIFFICULTY,
                      MINING_GET_TRANSACTIONS),

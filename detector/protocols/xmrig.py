@@ -29,9 +29,7 @@ SEED_HASH_HEX = 64
 KNOWN_AGENT_PREFIXES = ("xmrig", "xmr-stak", "srbminer", "xmr/", "xmrig-proxy",
                         "teamredminer", "cast_xmr", "jce", "wildrig", "lolminer")
 
-# the methods parse() can accept per direction, and the reply results it reads (no
-# string method; from the pool): list lengths, and whether an object. dispatch
-# routes a message only to the parsers that name its method or its result's shape
+# what parse() can accept, for dispatch's routing (see its docstring)
 METHODS = {TOSERVER: (METHOD_LOGIN, METHOD_SUBMIT, METHOD_KEEPALIVED), TOCLIENT: (METHOD_JOB,)}
 REPLY_LISTS = ()
 REPLY_OBJECTS = True      # login result {id, job, status}

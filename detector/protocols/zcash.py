@@ -27,9 +27,7 @@ SUBMIT_PARAMS = 5           # worker, job_id, time, NONCE_2, solution
 SOLUTION_MIN_HEX = 200      # any Equihash parameter set gives far longer solutions
 SOLUTION_200_9_PREFIX = "fd4005"   # compactSize(1344)
 
-# the methods parse() can accept per direction, and the reply results it reads (no
-# string method; from the pool): list lengths, and whether an object. dispatch
-# routes a message only to the parsers that name its method or its result's shape
+# what parse() can accept, for dispatch's routing (see its docstring)
 METHODS = {TOSERVER: (MINING_SUBSCRIBE, MINING_SUBMIT), TOCLIENT: (MINING_NOTIFY,)}
 REPLY_LISTS = (2,)      # subscribe result [session id, NONCE_1]
 REPLY_OBJECTS = False
