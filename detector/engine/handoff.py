@@ -154,6 +154,10 @@ class Handoff:
             return
         if stream_pos is None:
             stream_pos = tracked.next_pos[direction]
+        if stream_pos == tracked.next_pos[direction] and not tracked.held[direction]:
+            tracked.next_pos[direction] = stream_pos + len(data)   # in order: in_order's
+            self.feed(tracked, direction, data, frame, ts_ns)      # usual case, inlined
+            return
         for chunk, f, t in tracked.in_order(direction, stream_pos, data, frame, ts_ns):
             self.feed(tracked, direction, chunk, f, t)
             if tracked.flow_id not in self.flows:

@@ -47,6 +47,9 @@ MAX_WORKERS = 16
 MAX_EVENTS = 32
 MAX_DIFFICULTY_HISTORY = 64
 DEFAULT_MAX_HTTP_BYTES = 256 * 1024
+MEMO_LINE_BYTES = 160        # JSON lines this short are remembered with their parse ...
+MEMO_LINES = 8               # ... this many per direction (oldest forgotten first)
+_UNPARSED = object()
 
 MODE_JSON = "json"
 MODE_HTTP = "http"
@@ -83,6 +86,9 @@ class _Direction:
     first_bytes: bytearray = field(default_factory=bytearray)
     bytes_seen: int = 0
     proxied: bool | None = None     # opened with a proxy request/reply (None: not known yet)
+    # the last short lines parsed and their messages: miners repeat a request line
+    # (eth_getWork with a fixed id) and pools a reply, so each is parsed once
+    parsed: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -235,6 +241,28 @@ class MiningSession:
         return MODE_OTHER
 
     def _feed_json(self, direction: str, state: _Direction, data: bytes) -> list[MiningMessage]:
+        if (not state.skip_to_lf and not state.buffer and data.find(b"\n") == len(data) - 1
+                and len(data) <= self.max_line_bytes):
+            lines = [data[:-1]]              # the usual segment: one whole line (split_lines'
+        else:                                # other work has nothing to do)
+            lines = self._json_lines(state, data)
+        out = []
+        parsed = state.parsed
+        for line in lines:
+            msg = parsed.get(line, _UNPARSED)
+            if msg is _UNPARSED:
+                obj = decode_json(line)
+                msg = dispatch.parse_json(obj, direction) if obj is not None else None
+                if len(line) <= MEMO_LINE_BYTES:
+                    if len(parsed) >= MEMO_LINES:
+                        parsed.pop(next(iter(parsed)))
+                    parsed[line] = msg
+            if msg is not None:
+                out.append(msg)
+        return out
+
+    def _json_lines(self, state: _Direction, data: bytes) -> list[bytes]:
+        """The complete lines `data` ends, after what the direction buffered; keeps the rest."""
         if state.skip_to_lf:
             cut = data.find(b"\n")
             if cut < 0:
@@ -248,13 +276,7 @@ class MiningSession:
             self._event(event)
         if EVENT_LINE_TOO_LONG in events and not rest and not data.endswith(b"\n"):
             state.skip_to_lf = True
-        out = []
-        for line in lines:
-            obj = decode_json(line)
-            msg = dispatch.parse_json(obj, direction) if obj is not None else None
-            if msg is not None:
-                out.append(msg)
-        return out
+        return lines
 
     def _feed_http(self, direction: str, state: _Direction, data: bytes,
                    final: bool) -> list[MiningMessage]:

@@ -290,3 +290,79 @@ def test_zcash_set_target_before_notify_is_relative_to_powlimit():
     # (8192 Sol/share) until job 2 arrives at 30 s (16384): exposure 10/8192 + 10/16384
     est = sess.hashrate()
     assert est.hashrate_hs == pytest.approx(1 / (10 / 8192 + 10 / 16384), rel=1e-6)
+
+
+def _ethproxy_items(rounds):
+    """A miner asking for work with one fixed id (ethminer uses 5) and the pool answering
+    the same work until a new block: the same lines again and again, as on the wire."""
+    work = ["0x" + "1a" * 32, "0x" + "2b" * 32, "0x" + "00000000ffff" + "0" * 52]
+    items = [("toserver", line({"id": 1, "jsonrpc": "2.0", "method": "eth_submitLogin",
+                                "params": ["0xabc.rig"]})),
+             ("toclient", line({"id": 1, "jsonrpc": "2.0", "result": True}))]
+    for k in range(rounds):
+        items += [("toserver", line({"id": 5, "jsonrpc": "2.0", "method": "eth_getWork", "params": []})),
+                  ("toclient", line({"id": 5, "jsonrpc": "2.0", "result": work}))]
+        if k % 3 == 2:
+            items += [("toserver", line({"id": 4, "jsonrpc": "2.0", "method": "eth_submitWork",
+                                         "params": ["0x" + "%016x" % k, work[0], "0x" + "3c" * 32]})),
+                      ("toclient", line({"id": 4, "jsonrpc": "2.0", "result": k % 2 == 0}))]
+    return items
+
+
+def test_repeated_lines_are_parsed_once_and_counted_every_time(monkeypatch):
+    from detector.protocols import session as session_module
+    items = _ethproxy_items(12)
+    short = {data for _, data in items if len(data) - 1 <= session_module.MEMO_LINE_BYTES}
+    long = [data for _, data in items if len(data) - 1 > session_module.MEMO_LINE_BYTES]
+    real = session_module.dispatch.parse_json
+
+    def counted(calls):
+        monkeypatch.setattr(session_module.dispatch, "parse_json",
+                            lambda obj, direction: calls.append(obj) or real(obj, direction))
+        return calls
+
+    remembered_calls = counted([])
+    remembered = feed_all(MiningSession(), items)
+    parsed_calls = counted([])
+    monkeypatch.setattr(session_module, "MEMO_LINE_BYTES", 0)     # nothing remembered
+    parsed = feed_all(MiningSession(), items)
+    d = remembered.to_dict()
+    assert d == parsed.to_dict() and remembered.methods == parsed.methods
+    assert (d["jobs"], d["shares_submitted"], d["shares_accepted"], d["shares_rejected"]) == (12, 4, 2, 2)
+    assert remembered.methods["eth_getWork"] == 12 and d["confidence"] == "dpi"
+    assert remembered.tally.accepted == parsed.tally.accepted == 2
+    assert len(parsed_calls) == len(items) == 34
+    assert len(remembered_calls) == len(short) + len(long) == 21    # 6 short lines, 15 long
+
+
+def test_line_memory_is_bounded_and_skips_long_lines():
+    from detector.protocols.session import MEMO_LINE_BYTES, MEMO_LINES
+    sess = MiningSession()
+    for i in range(3 * MEMO_LINES):
+        sess.feed("toserver", line({"id": i, "method": "mining.submit",
+                                    "params": ["w", "j", "00", "00", "%08x" % i]}))
+    sess.feed("toclient", line(NOTIFY))
+    memo = {d: state.parsed for d, state in sess._dirs.items()}
+    assert len(memo["toserver"]) == MEMO_LINES
+    assert all(len(k) <= MEMO_LINE_BYTES for k in memo["toserver"])
+    assert len(line(NOTIFY)) > MEMO_LINE_BYTES and not memo["toclient"]
+    assert sess.shares_submitted == 3 * MEMO_LINES and sess.jobs == 1
+
+
+@pytest.mark.parametrize("cut", [1, 2, 5, 17, 64])
+def test_whole_line_segments_and_cut_segments_give_the_same_session(cut):
+    """One line per segment takes a shorter path than lines cut across segments,
+    CRLF endings, blank lines and over-long lines: both must read the same."""
+    stream = (line({"id": 1, "method": "mining.subscribe", "params": ["cgminer/4.10"]}).replace(b"\n", b"\r\n")
+              + b"\n" + b"   \r\n" + b'{"x":"' + b"y" * 300 + b'"}\n'
+              + line({"id": 2, "method": "mining.authorize", "params": ["acct.rig", "x"]})
+              + submit(3) + submit(3) + submit(4))
+    whole = MiningSession(max_line_bytes=200)
+    for part in stream.splitlines(keepends=True):
+        whole.feed("toserver", part)
+    pieces = MiningSession(max_line_bytes=200)
+    for i in range(0, len(stream), cut):
+        pieces.feed("toserver", stream[i:i + cut])
+    assert whole.to_dict() == pieces.to_dict()
+    assert whole.shares_submitted == 3 and whole.worker == "acct.rig"
+    assert whole.to_dict()["events"] == ["line_too_long"]
