@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from .engine.dns_skip import DnsSkipSet
 from .idsets import members
+from .pool_names import address_key
 from .protocols import dns_answer, proxy_request, tls_hello
 from .protocols.message import untrusted_text
 
@@ -110,7 +111,14 @@ class Peek:
 
 
 class IntelTable:
-    """FlowIntel by flow_id for live flows; Peek state while a flow is being read."""
+    """FlowIntel by flow_id for live flows; Peek state while a flow is being read.
+
+    With `use_names(names)` (a PoolNames) it also keeps `maybe_named`: the flows a
+    name signal may hold for, as far as their own names tell (the server name under
+    a pool name when the hello came, any proxied or peeked flow, every flow alive
+    when the pool names changed). The encrypted detector then reads the names of
+    those alone: thousands of TLS flows end per batch, their FlowIntel long out of
+    the CPU's caches, while the hello's name is at hand when it arrives."""
 
     def __init__(self, limit=1 << 18):
         self.limit = limit
@@ -118,6 +126,18 @@ class IntelTable:
         self.peeks = {}           # flow_id -> Peek
         self.finished = set()     # flows read to the end of what they show (engine may lag)
         self.dropped = 0          # flows not remembered because the table was full
+        self.names = None         # the PoolNames `maybe_named` follows (None: none)
+        self.maybe_named = set()  # flow_ids, a subset of those of `flows`
+
+    def use_names(self, names):
+        """Follow the pool names `names` (a PoolNames) from now on."""
+        self.names = names
+        self.names_changed()
+
+    def names_changed(self):
+        """The pool names changed (a host learned, a reload): a live flow's name may be
+        covered now, or no longer."""
+        self.maybe_named.update(self.flows)
 
     def on_peek(self, fid, pos, data, frame):
         """Client head bytes of flow `fid`; returns True when the engine may stop."""
@@ -135,6 +155,7 @@ class IntelTable:
             self.finished.add(fid)
             if peek.intel.tls or peek.intel.proxy_kind:
                 self.flows[fid] = peek.intel
+                self.maybe_named.add(fid)        # rare: not worth telling apart
         return done
 
     def on_hello(self, fid, record, name, frame):
@@ -146,6 +167,8 @@ class IntelTable:
         sni = untrusted_text(name.decode("ascii", "replace").lower(), tls_hello.MAX_NAME) \
             if name else None
         self.flows[fid] = FlowIntel(tls=True, sni=sni, first_frame=frame, hello_record=record)
+        if sni and self.names is not None and self.names.name_match(sni) is not None:
+            self.maybe_named.add(fid)
 
     def get(self, fid):
         intel = self.flows.get(fid)
@@ -168,6 +191,8 @@ class IntelTable:
         `known`: those of them `known_mask` accepts, as a list."""
         for fid in known:
             self.flows.pop(fid, None)
+        if self.maybe_named:
+            self.maybe_named.difference_update(known)
         if self.peeks:
             for fid in ended_ids[members(ended_ids, self.peeks)].tolist():
                 del self.peeks[fid]
@@ -182,13 +207,16 @@ class DnsCache:
     With `wanted(name)` (the pool list's name_match), only answers to questions
     it accepts are parsed and kept: most DNS traffic costs one label walk, and
     the questions it rejects go to `skip`, whose answers the engine then drops
-    without handing them over."""
+    without handing them over. `answered` counts the entries per answered address
+    as the flow table holds it (address_key): ended flows to any other server have
+    no DNS name, which numpy tells for a whole batch (encrypted.py)."""
 
     def __init__(self, limit=1 << 16, wanted=None):
         self.limit = limit
         self.wanted = wanted
-        self.entries = OrderedDict()
-        self.verdicts = {}        # question name (wire form) -> wanted?
+        self.entries = OrderedDict()   # (client, address) -> (names, expiry ns, address key)
+        self.answered = {}             # address key (hi, lo) -> its entries
+        self.verdicts = {}             # question name (wire form) -> wanted?
         self.skip = DnsSkipSet()  # the rejected ones, for the engine
         self.answers = 0
         self.skipped = 0
@@ -226,11 +254,21 @@ class DnsCache:
         for ans in dns_answer.parse_dns_answers(payload):
             ttl = min(max(ans.ttl_s, MIN_TTL_S), MAX_TTL_S)
             key = (client, ans.address)
-            self.entries.pop(key, None)
-            self.entries[key] = (ans.names, ts_ns + ttl * 1_000_000_000)
+            old = self.entries.pop(key, None)
+            server = old[2] if old is not None else self._answered(address_key(ans.address), 1)
+            self.entries[key] = (ans.names, ts_ns + ttl * 1_000_000_000, server)
             self.answers += 1
             while len(self.entries) > self.limit:
-                self.entries.popitem(last=False)
+                self._answered(self.entries.popitem(last=False)[1][2], -1)
+
+    def _answered(self, server, change):
+        """Count one more (or one fewer) entry for the address key `server`; returns it."""
+        count = self.answered.get(server, 0) + change
+        if count:
+            self.answered[server] = count
+        else:
+            del self.answered[server]
+        return server
 
     def names(self, client, address, ts_ns):
         """Names `client` was told `address` has, if the answer is still valid at ts_ns."""

@@ -22,3 +22,18 @@ def test_members_on_flow_id_ranges():
     ids = np.arange(1, 10_001, dtype=np.int64)
     tracked = {3, 9_999, 10_000, 20_000, 0}
     assert np.flatnonzero(members(ids, tracked)).tolist() == [2, 9_998, 9_999]
+
+
+PAIRS = st.lists(st.tuples(st.integers(0, 3), st.sampled_from([0, 1, 2**63, 2**64 - 1])),
+                 max_size=12)
+
+
+@given(PAIRS, PAIRS)
+def test_pair_members_agrees_with_in(rows, keys):
+    from detector.idsets import pair_members
+    hi = np.array([h for h, _ in rows], np.uint64)
+    lo = np.array([lo for _, lo in rows], np.uint64)
+    for collection in (set(keys), dict.fromkeys(keys)):
+        got = pair_members(hi, lo, collection)
+        assert got.dtype == bool and got.shape == (len(rows),)
+        assert got.tolist() == [r in collection for r in rows]
