@@ -81,7 +81,7 @@ def test_ended_flows_leave_maybe_named():
     scan.encrypted.pools.harvest(b"stratum+tcp://newpool.example", 3, 2, CLIENT)
     assert intel.maybe_named == {7, 8}
     rows = ended([(7, "192.0.2.10"), (8, "192.0.2.11")])
-    scan._report_encrypted(rows, np.ones(len(rows), bool), set())
+    scan._report_encrypted(rows, rows["flow_id"].copy(), np.ones(len(rows), bool), set())
     assert not intel.flows and not intel.maybe_named
 
 
