@@ -130,8 +130,9 @@ class IntelTable:
         self.maybe_named = set()  # flow_ids, a subset of those of `flows`
 
     def use_names(self, names):
-        """Follow the pool names `names` (a PoolNames) from now on."""
+        """Follow the pool names `names` (a PoolNames) from now on, and what they learn."""
         self.names = names
+        names.on_learn.append(self.names_changed)
         self.names_changed()
 
     def names_changed(self):

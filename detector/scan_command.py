@@ -103,7 +103,6 @@ class CaptureScan:
         handoff.dns.use_filter(names.name_match)             # only pool names are worth keeping
         names.on_learn.append(handoff.dns.forget_verdicts)
         handoff.intel.use_names(names)                       # which flows' names to read
-        names.on_learn.append(handoff.intel.names_changed)
         self.encrypted = EncryptedDetector(names, detectors.rules, handoff.intel, handoff.dns,
                                            handoff.addresses)
         if previous is not None:
