@@ -27,6 +27,7 @@ from .protocols import dns_answer, proxy_request, tls_hello
 from .protocols.message import untrusted_text
 
 MAX_PEEK_BYTES = 8192
+HELLO_NAMES_LIMIT = 1 << 16
 MIN_TTL_S = 60            # short TTLs still cover the connection that follows the answer
 MAX_TTL_S = 86400
 
@@ -128,6 +129,7 @@ class IntelTable:
         self.dropped = 0          # flows not remembered because the table was full
         self.names = None         # the PoolNames `maybe_named` follows (None: none)
         self.maybe_named = set()  # flow_ids, a subset of those of `flows`
+        self.hello_names = {}     # name bytes of a hello -> _hello_name of them
 
     def use_names(self, names):
         """Follow the pool names `names` (a PoolNames) from now on, and what they learn."""
@@ -139,6 +141,7 @@ class IntelTable:
         """The pool names changed (a host learned, a reload): a live flow's name may be
         covered now, or no longer."""
         self.maybe_named.update(self.flows)
+        self.hello_names.clear()
 
     def on_peek(self, fid, pos, data, frame):
         """Client head bytes of flow `fid`; returns True when the engine may stop."""
@@ -165,11 +168,21 @@ class IntelTable:
         if len(self.flows) + len(self.peeks) >= self.limit:
             self.dropped += 1
             return
+        sni, covered = self.hello_names.get(name) or self._hello_name(name)
+        self.flows[fid] = FlowIntel(tls=True, sni=sni, first_frame=frame, hello_record=record)
+        if covered:
+            self.maybe_named.add(fid)
+
+    def _hello_name(self, name):
+        """(server name, whether the pool names cover it) of the name bytes of a hello,
+        remembered: a network opens TLS flows to the same few names all day."""
         sni = untrusted_text(name.decode("ascii", "replace").lower(), tls_hello.MAX_NAME) \
             if name else None
-        self.flows[fid] = FlowIntel(tls=True, sni=sni, first_frame=frame, hello_record=record)
-        if sni and self.names is not None and self.names.name_match(sni) is not None:
-            self.maybe_named.add(fid)
+        covered = bool(sni) and self.names is not None and self.names.name_match(sni) is not None
+        if len(self.hello_names) >= HELLO_NAMES_LIMIT:
+            self.hello_names.clear()
+        self.hello_names[name] = (sni, covered)
+        return sni, covered
 
     def get(self, fid):
         intel = self.flows.get(fid)

@@ -63,13 +63,15 @@ def test_a_host_learned_after_the_hello_names_the_flow():
         scan.encrypted.pools.harvest(b"stratum+tcp://newpool.example:3333", flow_id=3,
                                      frame=2, client=CLIENT)
         hello(scan, 10, "www.newpool.example")     # after: noted when it comes
+        hello(scan, 11, "eu.newpool.example")      # a name seen before the host was learned
 
-    flows = [(7, "192.0.2.10"), (8, "192.0.2.11"), (9, "192.0.2.12"), (10, "192.0.2.13")]
+    flows = [(7, "192.0.2.10"), (8, "192.0.2.11"), (9, "192.0.2.12"), (10, "192.0.2.13"),
+             (11, "192.0.2.14")]
     fast, full = hits_both_ways(prepare, flows)
     assert fast == full
     assert [(h["flow_id"], h["signatures"], h["pool"]) for h in fast] == [
         (7, ["encrypted.sni"], "newpool.example"), (9, ["encrypted.sni"], "nanopool"),
-        (10, ["encrypted.sni"], "newpool.example")]
+        (10, ["encrypted.sni"], "newpool.example"), (11, ["encrypted.sni"], "newpool.example")]
 
 
 def test_ended_flows_leave_maybe_named():
