@@ -27,7 +27,7 @@ from .protocols import dns_answer, proxy_request, tls_hello
 from .protocols.message import untrusted_text
 
 MAX_PEEK_BYTES = 8192
-HELLO_NAMES_LIMIT = 1 << 16
+HELLO_NAMES_LIMIT = 1 << 14    # names remembered (each at most tls_hello.MAX_NAME bytes)
 MIN_TTL_S = 60            # short TTLs still cover the connection that follows the answer
 MAX_TTL_S = 86400
 
@@ -179,9 +179,10 @@ class IntelTable:
         sni = untrusted_text(name.decode("ascii", "replace").lower(), tls_hello.MAX_NAME) \
             if name else None
         covered = bool(sni) and self.names is not None and self.names.name_match(sni) is not None
-        if len(self.hello_names) >= HELLO_NAMES_LIMIT:
-            self.hello_names.clear()
-        self.hello_names[name] = (sni, covered)
+        if len(name) <= tls_hello.MAX_NAME:             # longer: not a host name, not kept
+            if len(self.hello_names) >= HELLO_NAMES_LIMIT:
+                self.hello_names.clear()
+            self.hello_names[name] = (sni, covered)
         return sni, covered
 
     def get(self, fid):

@@ -134,3 +134,20 @@ def test_dns_cache_counts_entries_per_answered_address():
     cache.on_response("10.0.0.2", answer("b.example", "2001:db8::1"), 2)  # oldest out
     assert cache.answered == {address_key("192.0.2.1"): 1, address_key("2001:db8::1"): 1}
     assert {key[1] for key in cache.entries} == {"192.0.2.1", "2001:db8::1"}
+
+
+def test_hello_names_are_remembered_bounded():
+    from detector.flow_intel import HELLO_NAMES_LIMIT
+    from detector.protocols.tls_hello import MAX_NAME
+    scan = new_scan()
+    intel = scan.inspector.handoff.intel
+    hello(scan, 1, "A" * (MAX_NAME + 40))                 # too long for a host name
+    assert intel.flows[1].sni == "a" * MAX_NAME and not intel.hello_names
+    for fid in range(2, HELLO_NAMES_LIMIT + 3):
+        hello(scan, fid, f"h{fid}.example.org")
+    assert 0 < len(intel.hello_names) <= HELLO_NAMES_LIMIT
+    hello(scan, 10**6, "XMR-EU1.nanopool.org")
+    hello(scan, 10**6 + 1, "XMR-EU1.nanopool.org")
+    first, second = intel.flows[10**6], intel.flows[10**6 + 1]
+    assert first.sni == second.sni == "xmr-eu1.nanopool.org"
+    assert {10**6, 10**6 + 1} <= intel.maybe_named
