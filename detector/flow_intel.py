@@ -17,8 +17,11 @@ ordinary flows, and everything is bounded:
 
 from __future__ import annotations
 
+from array import array
 from collections import OrderedDict
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from .engine.dns_skip import DnsSkipSet
 from .idsets import members
@@ -124,6 +127,8 @@ class IntelTable:
     def __init__(self, limit=1 << 18):
         self.limit = limit
         self.flows = {}           # flow_id -> FlowIntel
+        self.flow_ids = np.zeros(0, np.int64)   # keys of `flows` (and forgotten ones)...
+        self.new_ids = array("q")               # ...but those added since `_flow_ids`
         self.peeks = {}           # flow_id -> Peek
         self.finished = set()     # flows read to the end of what they show (engine may lag)
         self.dropped = 0          # flows not remembered because the table was full
@@ -159,6 +164,7 @@ class IntelTable:
             self.finished.add(fid)
             if peek.intel.tls or peek.intel.proxy_kind:
                 self.flows[fid] = peek.intel
+                self.new_ids.append(fid)
                 self.maybe_named.add(fid)        # rare: not worth telling apart
         return done
 
@@ -170,6 +176,7 @@ class IntelTable:
             return
         sni, covered = self.hello_names.get(name) or self._hello_name(name)
         self.flows[fid] = FlowIntel(tls=True, sni=sni, first_frame=frame, hello_record=record)
+        self.new_ids.append(fid)
         if covered:
             self.maybe_named.add(fid)
 
@@ -194,12 +201,24 @@ class IntelTable:
         return intel
 
     def known_mask(self, ids):
-        """Boolean mask over the flow_id array `ids`: which flows have FlowIntel (those
-        `get` answers)."""
-        mask = members(ids, self.flows)
+        """Boolean mask over the flow_id array `ids`: which flows may have FlowIntel
+        (every one `get` answers, and flows it forgot, which end only once)."""
+        mask = members(ids, self._flow_ids())
         if self.peeks:
             mask |= members(ids, [fid for fid, p in self.peeks.items() if p.intel.proxy_kind])
         return mask
+
+    def _flow_ids(self):
+        """The keys of `flows` as an int64 array, and keys forgotten since it was last
+        read out of the dict: kept up to date as flows come, so that the dict's keys, long
+        out of the CPU's caches, are read once in a while rather than every batch."""
+        if self.new_ids:
+            self.flow_ids = np.concatenate((self.flow_ids, np.frombuffer(self.new_ids,
+                                                                         np.int64)))
+            self.new_ids = array("q")
+        if len(self.flow_ids) > 2 * len(self.flows) + 1024:   # more forgotten than live
+            self.flow_ids = np.fromiter(self.flows, np.int64, len(self.flows))
+        return self.flow_ids
 
     def forget(self, ended_ids, known):
         """Drop what is known of the flows in the flow_id array `ended_ids`: they ended.

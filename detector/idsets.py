@@ -11,11 +11,13 @@ FIBONACCI = np.uint64(0x9E3779B97F4A7C15)     # 2**64 / golden ratio: spreads ru
 
 def members(ids, keys):
     """Boolean mask over the int64 array `ids`: which of them are in `keys` (any
-    sized collection of ints: a dict, a set, a list)."""
+    sized collection of ints: a dict, a set, a list, an array)."""
     n = len(keys)
     if n == 0 or len(ids) == 0:
         return np.zeros(len(ids), bool)
-    return _hashed_members(np.ascontiguousarray(ids, np.int64), np.fromiter(keys, np.int64, n))
+    keys = np.ascontiguousarray(keys, np.int64) if isinstance(keys, np.ndarray) \
+        else np.fromiter(keys, np.int64, n)
+    return _hashed_members(np.ascontiguousarray(ids, np.int64), keys)
 
 
 @kernel

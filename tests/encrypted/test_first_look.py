@@ -151,3 +151,30 @@ def test_hello_names_are_remembered_bounded():
     first, second = intel.flows[10**6], intel.flows[10**6 + 1]
     assert first.sni == second.sni == "xmr-eu1.nanopool.org"
     assert {10**6, 10**6 + 1} <= intel.maybe_named
+
+
+def test_known_mask_follows_the_flows_as_they_come_and_go():
+    """known_mask against `in flows` while flows start and end in batches; what it keeps
+    of the ended ones stays bounded."""
+    from detector.flow_intel import IntelTable
+    intel = IntelTable()
+    rng = np.random.default_rng(3)
+    next_fid, live = 1, []
+    for _ in range(40):
+        new = range(next_fid, next_fid + int(rng.integers(0, 900)))
+        for fid in new:
+            if fid % 7:
+                intel.on_hello(fid, b"", b"www.example.org", 1)
+            else:                                                   # a proxied flow
+                assert intel.on_peek(fid, 0, b"CONNECT pool.example:3333 HTTP/1.1\r\n\r\n"
+                                     b'{"id":1}\n', 1)
+            live.append(fid)
+        next_fid = new.stop                                         # flow ids: never again
+        rng.shuffle(live)
+        ended, live = live[:len(live) // 3], live[len(live) // 3:]
+        ids = np.array(ended + [next_fid + 5, next_fid + 6], np.int64)    # and never seen
+        assert intel.known_mask(ids).tolist() == [intel.get(fid) is not None
+                                                  for fid in ids.tolist()]
+        assert len(intel.flow_ids) <= 2 * len(intel.flows) + 1024
+        intel.forget(ids, ended)
+        assert set(intel.flows) == set(live)
