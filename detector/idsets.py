@@ -52,13 +52,12 @@ def _hashed_members(ids, keys):
 def pair_members(hi, lo, pairs):
     """Boolean mask: which (hi[i], lo[i]) of the uint64 arrays `hi`, `lo` (addresses as
     the flow table holds them) are in `pairs`, a collection of (hi, lo) int tuples.
-    numpy narrows down by the low halves; only the rows sharing one are checked whole."""
+    `members` narrows down by the low halves; the rows sharing one are checked whole."""
     out = np.zeros(len(lo), bool)
     if not pairs or len(lo) == 0:
         return out
-    table = np.unique(np.fromiter((p[1] for p in pairs), np.uint64, len(pairs)))
-    at = np.minimum(np.searchsorted(table, lo), len(table) - 1)
-    near = np.flatnonzero(table[at] == lo)
+    lows = np.fromiter((p[1] for p in pairs), np.uint64, len(pairs))
+    near = np.flatnonzero(members(lo.view(np.int64), lows.view(np.int64)))
     if len(near):
         out[near] = [pair in pairs for pair in zip(hi[near].tolist(), lo[near].tolist())]
     return out
