@@ -25,8 +25,11 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+import numpy as np
+
 from .engine.records import take_rows
 from .hits import encrypted_hit_record
+from .idsets import members, pair_members
 from .pool_names import PoolNames, applies
 from .sinks.flow_records import AddressCache
 from .timing import features, gate_features
@@ -152,25 +155,48 @@ class EncryptedDetector:
 
     def _worth_a_look(self, rows):
         """(positions, named) of the TCP flows among `rows` that have FlowIntel and
-        pass the timing gate or may have a name signal; named[i]: `_named` of the i-th."""
-        gate = self.rules.gate(gate_features(rows)).tolist()
-        columns = [rows[c].tolist() for c in ("flow_id", "proto", "first_ts", "server_hi",
-                                              "server_lo", "client_hi", "client_lo")]
+        pass the timing gate or may have a name signal; named[i]: `_named` of the i-th.
+
+        Thousands of ordinary TLS flows end per batch: `_maybe_named` rules out most of
+        them at once, and only the gated and the possibly named get `_named`."""
+        gate = self.rules.gate(gate_features(rows))
+        ids = rows["flow_id"]
+        tcp = rows["proto"] == TCP
+        maybe = tcp & (gate | self._maybe_named(rows, ids))
+        # below the gate no timing signal holds, so the other signals must decide
+        # (a pool name does not, when the client offered a web ALPN: a dashboard);
+        # decide() then depends on `web` alone
+        names_decide = {web: decide(UNTIMED, web, 0.0, self.rules.threshold)[0]
+                        for web in (False, True)}
         looked, named = [], []
-        for k, (fid, proto, first_ns, server_hi, server_lo, client_hi,
-                client_lo) in enumerate(zip(*columns)):
-            intel = self.intel.get(fid) if proto == TCP else None
+        for k in np.flatnonzero(maybe).tolist():
+            intel = self.intel.get(int(ids[k]))
             if intel is None:
                 continue
-            is_named = self._named(intel, (server_hi, server_lo), (client_hi, client_lo),
-                                   first_ns)
-            # below the gate no timing signal holds, so the other signals must decide
-            # (a pool name does not, when the client offered a web ALPN: a dashboard)
-            if gate[k] or (is_named and decide(UNTIMED, self._web(intel), 0.0,
-                                               self.rules.threshold)[0]):
+            row = rows[k]
+            is_named = self._named(intel, (int(row["server_hi"]), int(row["server_lo"])),
+                                   (int(row["client_hi"]), int(row["client_lo"])),
+                                   int(row["first_ts"]))
+            if gate[k] or (is_named and names_decide[self._web(intel)]):
                 looked.append(k)
                 named.append(is_named)
         return looked, named
+
+    def _maybe_named(self, rows, ids):
+        """Boolean mask over `rows` (FLOW_DTYPE; `ids` their flow_id): False where
+        `_named` is surely False, told without reading the flows' FlowIntel: neither
+        server name nor proxy host may be under a pool name (IntelTable.maybe_named),
+        the server is neither a pool address nor named by a DNS answer."""
+        if self.intel.names is not self.pools:           # not followed: look at all
+            return np.ones(len(rows), bool)
+        hi, lo = rows["server_hi"], rows["server_lo"]
+        maybe = pair_members(hi, lo, self.pools.address_keys)
+        if self.dns.entries:
+            maybe |= pair_members(hi, lo, self.dns.answered)
+        maybe |= members(ids, self.intel.maybe_named)
+        if self.intel.peeks:                             # still being read: names may come
+            maybe |= members(ids, self.intel.peeks)
+        return maybe
 
     def _web(self, intel):
         """Whether the client offered a web ALPN (h2, http/1.1: not a miner's protocol)."""

@@ -17,15 +17,20 @@ ordinary flows, and everything is bounded:
 
 from __future__ import annotations
 
+from array import array
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .engine.dns_skip import DnsSkipSet
 from .idsets import members
+from .pool_names import address_key
 from .protocols import dns_answer, proxy_request, tls_hello
 from .protocols.message import untrusted_text
 
 MAX_PEEK_BYTES = 8192
+HELLO_NAMES_LIMIT = 1 << 14    # names remembered (each at most tls_hello.MAX_NAME bytes)
 MIN_TTL_S = 60            # short TTLs still cover the connection that follows the answer
 MAX_TTL_S = 86400
 
@@ -110,14 +115,38 @@ class Peek:
 
 
 class IntelTable:
-    """FlowIntel by flow_id for live flows; Peek state while a flow is being read."""
+    """FlowIntel by flow_id for live flows; Peek state while a flow is being read.
+
+    With `use_names(names)` (a PoolNames) it also keeps `maybe_named`: the flows a
+    name signal may hold for, as far as their own names tell (the server name under
+    a pool name when the hello came, any proxied or peeked flow, every flow alive
+    when the pool names changed). The encrypted detector then reads the names of
+    those alone: thousands of TLS flows end per batch, their FlowIntel long out of
+    the CPU's caches, while the hello's name is at hand when it arrives."""
 
     def __init__(self, limit=1 << 18):
         self.limit = limit
         self.flows = {}           # flow_id -> FlowIntel
+        self.flow_ids = np.zeros(0, np.int64)   # keys of `flows` (and forgotten ones)...
+        self.new_ids = array("q")               # ...but those added since `_flow_ids`
         self.peeks = {}           # flow_id -> Peek
         self.finished = set()     # flows read to the end of what they show (engine may lag)
         self.dropped = 0          # flows not remembered because the table was full
+        self.names = None         # the PoolNames `maybe_named` follows (None: none)
+        self.maybe_named = set()  # flow_ids, a subset of those of `flows`
+        self.hello_names = {}     # name bytes of a hello -> _hello_name of them
+
+    def use_names(self, names):
+        """Follow the pool names `names` (a PoolNames) from now on, and what they learn."""
+        self.names = names
+        names.on_learn.append(self.names_changed)
+        self.names_changed()
+
+    def names_changed(self):
+        """The pool names changed (a host learned, a reload): a live flow's name may be
+        covered now, or no longer."""
+        self.maybe_named.update(self.flows)
+        self.hello_names.clear()
 
     def on_peek(self, fid, pos, data, frame):
         """Client head bytes of flow `fid`; returns True when the engine may stop."""
@@ -135,6 +164,8 @@ class IntelTable:
             self.finished.add(fid)
             if peek.intel.tls or peek.intel.proxy_kind:
                 self.flows[fid] = peek.intel
+                self.new_ids.append(fid)
+                self.maybe_named.add(fid)        # rare: not worth telling apart
         return done
 
     def on_hello(self, fid, record, name, frame):
@@ -143,9 +174,23 @@ class IntelTable:
         if len(self.flows) + len(self.peeks) >= self.limit:
             self.dropped += 1
             return
+        sni, covered = self.hello_names.get(name) or self._hello_name(name)
+        self.flows[fid] = FlowIntel(tls=True, sni=sni, first_frame=frame, hello_record=record)
+        self.new_ids.append(fid)
+        if covered:
+            self.maybe_named.add(fid)
+
+    def _hello_name(self, name):
+        """(server name, whether the pool names cover it) of the name bytes of a hello,
+        remembered: a network opens TLS flows to the same few names all day."""
         sni = untrusted_text(name.decode("ascii", "replace").lower(), tls_hello.MAX_NAME) \
             if name else None
-        self.flows[fid] = FlowIntel(tls=True, sni=sni, first_frame=frame, hello_record=record)
+        covered = bool(sni) and self.names is not None and self.names.name_match(sni) is not None
+        if len(name) <= tls_hello.MAX_NAME:             # longer: not a host name, not kept
+            if len(self.hello_names) >= HELLO_NAMES_LIMIT:
+                self.hello_names.clear()
+            self.hello_names[name] = (sni, covered)
+        return sni, covered
 
     def get(self, fid):
         intel = self.flows.get(fid)
@@ -156,18 +201,32 @@ class IntelTable:
         return intel
 
     def known_mask(self, ids):
-        """Boolean mask over the flow_id array `ids`: which flows have FlowIntel (those
-        `get` answers)."""
-        mask = members(ids, self.flows)
+        """Boolean mask over the flow_id array `ids`: which flows may have FlowIntel
+        (every one `get` answers, and flows it forgot, which end only once)."""
+        mask = members(ids, self._flow_ids())
         if self.peeks:
             mask |= members(ids, [fid for fid, p in self.peeks.items() if p.intel.proxy_kind])
         return mask
+
+    def _flow_ids(self):
+        """The keys of `flows` as an int64 array, and keys forgotten since it was last
+        read out of the dict: kept up to date as flows come, so that the dict's keys, long
+        out of the CPU's caches, are read once in a while rather than every batch."""
+        if self.new_ids:
+            self.flow_ids = np.concatenate((self.flow_ids, np.frombuffer(self.new_ids,
+                                                                         np.int64)))
+            self.new_ids = array("q")
+        if len(self.flow_ids) > 2 * len(self.flows) + 1024:   # more forgotten than live
+            self.flow_ids = np.fromiter(self.flows, np.int64, len(self.flows))
+        return self.flow_ids
 
     def forget(self, ended_ids, known):
         """Drop what is known of the flows in the flow_id array `ended_ids`: they ended.
         `known`: those of them `known_mask` accepts, as a list."""
         for fid in known:
             self.flows.pop(fid, None)
+        if self.maybe_named:
+            self.maybe_named.difference_update(known)
         if self.peeks:
             for fid in ended_ids[members(ended_ids, self.peeks)].tolist():
                 del self.peeks[fid]
@@ -182,13 +241,16 @@ class DnsCache:
     With `wanted(name)` (the pool list's name_match), only answers to questions
     it accepts are parsed and kept: most DNS traffic costs one label walk, and
     the questions it rejects go to `skip`, whose answers the engine then drops
-    without handing them over."""
+    without handing them over. `answered` counts the entries per answered address
+    as the flow table holds it (address_key): ended flows to any other server have
+    no DNS name, which numpy tells for a whole batch (encrypted.py)."""
 
     def __init__(self, limit=1 << 16, wanted=None):
         self.limit = limit
         self.wanted = wanted
-        self.entries = OrderedDict()
-        self.verdicts = {}        # question name (wire form) -> wanted?
+        self.entries = OrderedDict()   # (client, address) -> (names, expiry ns, address key)
+        self.answered = {}             # address key (hi, lo) -> its entries
+        self.verdicts = {}             # question name (wire form) -> wanted?
         self.skip = DnsSkipSet()  # the rejected ones, for the engine
         self.answers = 0
         self.skipped = 0
@@ -226,11 +288,21 @@ class DnsCache:
         for ans in dns_answer.parse_dns_answers(payload):
             ttl = min(max(ans.ttl_s, MIN_TTL_S), MAX_TTL_S)
             key = (client, ans.address)
-            self.entries.pop(key, None)
-            self.entries[key] = (ans.names, ts_ns + ttl * 1_000_000_000)
+            old = self.entries.pop(key, None)
+            server = old[2] if old is not None else self._answered(address_key(ans.address), 1)
+            self.entries[key] = (ans.names, ts_ns + ttl * 1_000_000_000, server)
             self.answers += 1
             while len(self.entries) > self.limit:
-                self.entries.popitem(last=False)
+                self._answered(self.entries.popitem(last=False)[1][2], -1)
+
+    def _answered(self, server, change):
+        """Count one more (or one fewer) entry for the address key `server`; returns it."""
+        count = self.answered.get(server, 0) + change
+        if count:
+            self.answered[server] = count
+        else:
+            del self.answered[server]
+        return server
 
     def names(self, client, address, ts_ns):
         """Names `client` was told `address` has, if the answer is still valid at ts_ns."""

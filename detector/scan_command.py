@@ -90,6 +90,7 @@ class CaptureScan:
         self.engine = engine
         self.rows = engine.table[0]
         self.inspector.warm_up(self.rows)
+        members(np.zeros(1, np.int64), (0,))        # its kernel too, before timing starts
 
     def _use_intel(self, detectors):
         """Pools and timing rules for the encrypted detector; what it learned carries over
@@ -101,6 +102,7 @@ class CaptureScan:
         handoff.names = names                                # harvests stratum URLs
         handoff.dns.use_filter(names.name_match)             # only pool names are worth keeping
         names.on_learn.append(handoff.dns.forget_verdicts)
+        handoff.intel.use_names(names)                       # which flows' names to read
         self.encrypted = EncryptedDetector(names, detectors.rules, handoff.intel, handoff.dns,
                                            handoff.addresses)
         if previous is not None:
@@ -135,10 +137,11 @@ class CaptureScan:
 
     def _report_ended(self, ended):
         handoff = self.inspector.handoff
+        ids = ended["flow_id"].copy()       # read once: a column of wide rows, used often
         final = ended["end_reason"] != END_ACTIVE
         detected = set()
         # each batch ends thousands of flows and few of them are tracked
-        tracked_rows = np.flatnonzero(members(ended["flow_id"], handoff.flows)).tolist()
+        tracked_rows = np.flatnonzero(members(ids, handoff.flows)).tolist()
         if tracked_rows:
             sub = take_rows(ended, tracked_rows)
             for fid, done, flow in zip(sub["flow_id"].tolist(), final[tracked_rows].tolist(),
@@ -154,16 +157,15 @@ class CaptureScan:
                     if done and self.keep_hits:
                         self.result.hits.append(hit)
                     self.sink(hit)
-        self._report_encrypted(ended, final, detected)
+        self._report_encrypted(ended, ids, final, detected)
 
-    def _report_encrypted(self, ended, final, detected):
-        """Flows with names or fingerprints (TLS, proxies) that no parser claimed; `final`
-        says which rows of `ended` ended for good, `detected` holds the flow_ids a
-        parser reported."""
+    def _report_encrypted(self, ended, ids, final, detected):
+        """Flows with names or fingerprints (TLS, proxies) that no parser claimed; `ids`
+        are the flow_ids of `ended`, `final` says which of its rows ended for good,
+        `detected` holds the flow_ids a parser reported."""
         intel = self.inspector.handoff.intel
         if not (intel.flows or intel.peeks):
             return
-        ids = ended["flow_id"]
         known = final & intel.known_mask(ids)
         scored = known & ~members(ids, detected) if detected else known
         rows = np.flatnonzero(scored)              # once, at the end (final rows)
