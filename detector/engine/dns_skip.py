@@ -31,27 +31,38 @@ def name_hash(seed, buf, at, n):
     return h | np.uint64(1)
 
 
+@inline_kernel
+def probe(keys, names, lengths, h, buf, at, n):
+    """The slot holding the name buf[at:at+n] (hash h), or the empty slot where it would
+    go; -1 when it is absent from a full table (the set is kept half full, so only a
+    defensive bound)."""
+    mask = np.uint64(len(keys) - 1)
+    slot = h & mask
+    found = np.int64(-1)
+    for _ in range(len(keys)):
+        if keys[slot] == 0:
+            found = np.int64(slot)
+            break
+        if keys[slot] == h and lengths[slot] == n:
+            same = True
+            for j in range(n):
+                if names[slot, j] != buf[at + j]:
+                    same = False
+                    break
+            if same:
+                found = np.int64(slot)
+                break
+        slot = (slot + np.uint64(1)) & mask
+    return found
+
+
 @kernel
 def is_skipped(keys, names, lengths, seed, buf, at, n):
     """Whether the wire name buf[at:at+n] is in the set."""
     found = False
     if 0 < n <= MAX_WIRE_NAME:
-        h = name_hash(seed, buf, at, n)
-        mask = np.uint64(len(keys) - 1)
-        slot = h & mask
-        for _ in range(len(keys)):
-            if keys[slot] == 0:
-                break
-            if keys[slot] == h and lengths[slot] == n:
-                same = True
-                for j in range(n):
-                    if names[slot, j] != buf[at + j]:
-                        same = False
-                        break
-                if same:
-                    found = True
-                    break
-            slot = (slot + np.uint64(1)) & mask
+        slot = probe(keys, names, lengths, name_hash(seed, buf, at, n), buf, at, n)
+        found = slot >= 0 and keys[slot] != 0
     return found
 
 
@@ -61,18 +72,9 @@ def insert(keys, names, lengths, seed, name):
     there already. The caller keeps the set at most half full."""
     n = len(name)
     h = name_hash(seed, name, 0, n)
-    mask = np.uint64(len(keys) - 1)
-    slot = h & mask
-    while keys[slot] != 0:
-        if keys[slot] == h and lengths[slot] == n:
-            same = True
-            for j in range(n):
-                if names[slot, j] != name[j]:
-                    same = False
-                    break
-            if same:
-                return False
-        slot = (slot + np.uint64(1)) & mask
+    slot = probe(keys, names, lengths, h, name, 0, n)
+    if keys[slot] != 0:
+        return False
     keys[slot] = h
     lengths[slot] = n
     for j in range(n):

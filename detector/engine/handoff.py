@@ -65,13 +65,9 @@ class TrackedFlow:
     def in_order(self, d, pos, data, frame, ts_ns, flush=False):
         """The bytes of direction `d` that are now in stream order, as [(bytes, frame,
         ts_ns)]: bytes before `next_pos` are dropped (already fed), bytes past a hole
-        are held until it fills, or until MAX_HELD_BYTES (or `flush`) gives it up."""
+        are held until it fills, or until MAX_HELD_BYTES (or `flush`) gives it up.
+        (Handoff.on_update feeds the usual case, the next bytes with no hole, itself.)"""
         held = self.held[d]
-        if not held and pos == self.next_pos[d] and not flush:
-            if data:                            # the usual case: the next bytes, no hole
-                self.next_pos[d] = pos + len(data)
-                return [(data, frame, ts_ns)]
-            return []
         if data and pos + len(data) > self.next_pos[d]:
             if len(held.get(pos, (b"",))[0]) < len(data):     # keep the longer copy
                 held[pos] = (data, frame, ts_ns)
@@ -166,8 +162,8 @@ class Handoff:
         if stream_pos is None:
             stream_pos = tracked.next_pos[direction]
         if stream_pos == tracked.next_pos[direction] and not tracked.held[direction]:
-            tracked.next_pos[direction] = stream_pos + len(data)   # in order: in_order's
-            self.feed(tracked, direction, data, frame, ts_ns)      # usual case, inlined
+            tracked.next_pos[direction] = stream_pos + len(data)   # the usual case: the
+            self.feed(tracked, direction, data, frame, ts_ns)      # next bytes, no hole
             return
         for chunk, f, t in tracked.in_order(direction, stream_pos, data, frame, ts_ns):
             self.feed(tracked, direction, chunk, f, t)

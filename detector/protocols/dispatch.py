@@ -23,27 +23,19 @@ from .message import KIND_REPLY, TOCLIENT, WEAK, MiningMessage, message_id
 DIALECTS = (ethstratum, zcash, kawpow, xmrig, ethproxy, stratum_v1)   # most specific first
 
 
-def _routes():
-    """(direction, method) -> the parse functions that accept it, in DIALECTS order."""
+def _grouped(pairs):
+    """{key: the parse functions paired with it, in DIALECTS order} of (key, parse) pairs."""
     routes = {}
-    for dialect in DIALECTS:
-        for direction, methods in dialect.METHODS.items():
-            for method in methods:
-                routes.setdefault((direction, method), []).append(dialect.parse)
+    for key, parse in pairs:
+        routes.setdefault(key, []).append(parse)
     return {key: tuple(parsers) for key, parsers in routes.items()}
 
 
-def _reply_routes():
-    """list length -> the parse functions that read list results of that length."""
-    routes = {}
-    for dialect in DIALECTS:
-        for length in dialect.REPLY_LISTS:
-            routes.setdefault(length, []).append(dialect.parse)
-    return {key: tuple(parsers) for key, parsers in routes.items()}
-
-
-ROUTES = _routes()
-LIST_REPLY_ROUTES = _reply_routes()
+# (direction, method) -> the parsers that accept it
+ROUTES = _grouped(((direction, method), d.parse) for d in DIALECTS
+                  for direction, methods in d.METHODS.items() for method in methods)
+# list length -> the parsers that read list results of that length
+LIST_REPLY_ROUTES = _grouped((length, d.parse) for d in DIALECTS for length in d.REPLY_LISTS)
 OBJECT_REPLY_PARSERS = tuple(d.parse for d in DIALECTS if d.REPLY_OBJECTS)
 
 
