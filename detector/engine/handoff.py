@@ -271,7 +271,8 @@ class Inspector:
         Candidate flows keep their stream state and slow-path sessions (they no
         longer need the automaton). Flows still in their first K bytes are not
         inspected further: their automaton state belongs to the old signatures.
-        New flows are matched with the new ones.
+        New flows are matched with the new ones, and so are flows the kernel has
+        only seen bare ACKs of (it does not read their rows: nothing matched yet).
         """
         new = Inspector(matcher, self.capacity, self.k_bytes, self.max_line_bytes)
         old_fid, old_state, old_streams = self.state[:3]

@@ -415,6 +415,8 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
         p = pkts[i]
         if p["status"] != DECODE_OK:
             continue
+        if p["payload_caplen"] == 0 and (p["tcp_flags"] & TCP_SYN) == 0:
+            continue      # a bare ACK changes nothing here: no need to read its flow's row
         fid = fid_of_packet[i]
         if rows[row]["flow_id"] != fid:
             if p["payload_caplen"] > 0:

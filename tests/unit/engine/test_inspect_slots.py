@@ -154,3 +154,26 @@ def test_candidates_give_their_slots_back():
     row = int(np.argmax(engine.table[0]["flow_id"]))
     assert inspector.state[1][row] == INSPECT_CANDIDATE
     assert (inspector.state[8][row] == -1).all() and inspector.meta[IM_SLOTS_FREE] == 1
+
+
+def test_bare_acks_leave_the_row_alone_until_a_flow_brings_bytes():
+    """A packet with no payload and no SYN changes nothing in inspection, so the kernel
+    does not read its flow's row: a flow picked up mid-stream through its ACKs is
+    inspected from its first payload byte, and a signature reload that comes before
+    that byte leaves the flow to the new signatures (it has nothing matched yet)."""
+    recorder = Recorder()
+    engine, old = engine_with(recorder)
+    rng = random.Random(2)
+    acks = [frame(41000, ISN + 1, flags="A"), frame(41000, 7000, flags="A", to_server=False)]
+    list(engine.feed(batch(acks)))
+    row = int(np.argmax(engine.table[0]["flow_id"]))
+    flow_id = int(engine.table[0]["flow_id"][row])
+    assert old.state[0][row] != flow_id                  # not inspected yet: no reset
+    assert (old.state[8][row] == -1).all()                # and no head slot taken
+    new = recorder.attach(old.with_matcher(load_matcher()))
+    engine.inspector = new
+    data = subscribe(1, rng)
+    list(engine.feed(batch([frame(41000, ISN + 1, data)], len(acks))))
+    assert new.state[1][row] == INSPECT_CANDIDATE
+    assert [e[1] for e in recorder.events if e[0] == EV_FIRED] == [flow_id]
+    assert recorder.head(flow_id, 0) == data
