@@ -53,11 +53,11 @@ C_OFF = 3
 C_TLS = 4
 C_PLACED = 5       # payload bytes handed to place_segment (MATCHING and TLS packets)
 C_MATCHED = 6      # bytes run through match_payload (growth of the contiguous head)
-C_NO_PAYLOAD = 7   # packets of an inspected flow with no payload (the prologue only)
+C_NO_PAYLOAD = 7   # packets with no payload and no SYN: skipped before their row is read
 C_UDP = 8          # packets of non-TCP flows
 C_SIZE = 9
 CENSUS_NAMES = ("new flow", "matching", "candidate", "off", "tls", "placed bytes",
-                "matched bytes", "no payload", "non-tcp")
+                "matched bytes", "bare ACKs (skipped)", "non-tcp")
 
 
 @njit(cache=False)
@@ -72,8 +72,11 @@ def census_inspect(rows, pkts, buf, ts_ns, first_record, fop, fids, start, stop,
     next packet to inspect (stops after a packet that wrote events: drain them)."""
     for i in range(start, stop):
         row = fop[i]
-        if row >= 0 and rows[row]["flow_id"] == fids[i]:
-            p = pkts[i]
+        p = pkts[i]
+        if row >= 0 and p["payload_caplen"] <= 0 and (p["tcp_flags"] & 0x02) == 0:
+            out[C_NO_PAYLOAD] += 1           # skipped before its row is read
+            s = -1
+        elif row >= 0 and rows[row]["flow_id"] == fids[i]:
             if insp_fid[row] != fids[i]:
                 out[C_NEW] += 1
             s = insp_state[row]
@@ -81,8 +84,6 @@ def census_inspect(rows, pkts, buf, ts_ns, first_record, fop, fids, start, stop,
                 s = INSPECT_MATCHING if p["proto"] == 6 else INSPECT_OFF
             if p["proto"] != 6:
                 out[C_UDP] += 1
-            elif p["payload_caplen"] <= 0:
-                out[C_NO_PAYLOAD] += 1
             f = rows[row]
             d = 0
             if not (f["client_hi"] == p["src_hi"] and f["client_lo"] == p["src_lo"]
@@ -278,7 +279,7 @@ def main(argv=None):
     if cen is not None:
         print("\ninspection census (state of each packet's row when it is inspected):")
         for name, v in zip(CENSUS_NAMES, cen):
-            print(f"  {name:12s} {int(v):>12d}")
+            print(f"  {name:19s} {int(v):>12d}")
     return 0
 
 

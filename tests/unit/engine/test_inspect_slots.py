@@ -1,7 +1,8 @@
 """Head slots of the inspection kernel (detector/engine/inspect.py): a stream takes one
 with its first bytes and its flow gives it back when it leaves inspection, so slots
-are reused; what Python is handed must still be each flow's own bytes. And a
-ClientHello cut by a signature reload (Inspector.with_matcher) arrives whole."""
+are reused; what Python is handed must still be each flow's own bytes. A
+ClientHello cut by a signature reload (Inspector.with_matcher) arrives whole, and
+bare ACKs leave a row alone until its flow brings bytes."""
 
 import random
 
