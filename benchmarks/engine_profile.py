@@ -41,7 +41,7 @@ from detector.engine.dtypes import FLOW_DTYPE, PACKET_DTYPE  # noqa: E402
 from detector.engine.flowtable import META_OUT_N, new_flow_table, update_flows  # noqa: E402
 from detector.engine.handoff import Inspector  # noqa: E402
 from detector.engine.inspect import (IM_ARENA, IM_EVENTS, INSPECT_CANDIDATE,  # noqa: E402
-                                     INSPECT_MATCHING, INSPECT_OFF, S_CONTIG,
+                                     INSPECT_MATCHING, INSPECT_OFF, S_CONTIG, bare_ack,
                                      inspect_batch)
 from detector.pipeline import OUT_ROWS, EngineOptions, readonly  # noqa: E402
 from detector.scan_command import load_matcher  # noqa: E402
@@ -73,7 +73,7 @@ def census_inspect(rows, pkts, buf, ts_ns, first_record, fop, fids, start, stop,
     for i in range(start, stop):
         row = fop[i]
         p = pkts[i]
-        if row >= 0 and p["payload_caplen"] <= 0 and (p["tcp_flags"] & 0x02) == 0:
+        if row >= 0 and bare_ack(p):
             out[C_NO_PAYLOAD] += 1           # skipped before its row is read
             s = -1
         elif row >= 0 and rows[row]["flow_id"] == fids[i]:

@@ -247,6 +247,13 @@ def opens_proxy_request(heads, at, contig):
 
 
 @inline_kernel
+def bare_ack(p):
+    """A packet with no payload and no SYN (a bare ACK, or an empty datagram): it changes
+    nothing in inspection, so the loop drops it before reading its flow's row."""
+    return p["payload_caplen"] == 0 and (p["tcp_flags"] & TCP_SYN) == 0
+
+
+@inline_kernel
 def hits_sum(hits, row):
     """A checksum of a row's pattern bitmask: bits are only ever set, so it changes iff
     one was."""
@@ -415,8 +422,8 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
         p = pkts[i]
         if p["status"] != DECODE_OK:
             continue
-        if p["payload_caplen"] == 0 and (p["tcp_flags"] & TCP_SYN) == 0:
-            continue      # a bare ACK changes nothing here: no need to read its flow's row
+        if bare_ack(p):
+            continue
         fid = fid_of_packet[i]
         if rows[row]["flow_id"] != fid:
             if p["payload_caplen"] > 0:
