@@ -21,6 +21,11 @@ Runs, one after another on the same classic-pcap file and pinned to one core
   ndpiReader       ``ndpiReader -i FILE -n 1``; wall time minus its start-up
                    (measured on a 10-packet capture), plus its own reported
                    processing time
+  paired rounds    ``--rounds`` rounds (default 5) of one warm minewatch flows,
+                   minewatch scan and ndpiReader run each, back to back in an
+                   order that turns every round: the medians of the ratios
+                   within a round judge the scan targets (steps minutes apart
+                   can meet a machine whose speed changed in between)
 
 and prints packets/s, MB/s and ratios to ndpiReader and to the record walk,
 then the issue's targets.  A missing tool is reported and skipped.  Exit
@@ -270,6 +275,28 @@ def subcommand_available(base, sub, env) -> bool:
     return p.returncode == 0
 
 
+class RunFailed(Exception):
+    """A measured command failed; the message says how."""
+
+
+def minewatch_once(base, sub: str, path: Path, core: int, env, timeout: float, stats_path: Path):
+    """One run of `minewatch SUB` on `path`: (wall seconds, its --stats-json, {} if unusable)."""
+    cmd = taskset(core) + base + [sub, str(path), "--format", "jsonl", "-o", os.devnull,
+                                  "--stats-json", str(stats_path)]
+    try:
+        wall, p = run_timed(cmd, env=env, timeout=timeout, cwd=ROOT)
+    except subprocess.TimeoutExpired:
+        raise RunFailed(f"timed out after {timeout:.0f} s") from None
+    ok_codes = (0, 1) if sub == "scan" else (0,)   # scan exits 1 when it finds mining
+    if p.returncode not in ok_codes:
+        raise RunFailed(f"exit {p.returncode}: {tail(p.stderr)}")
+    try:
+        return wall, json.loads(stats_path.read_text())
+    except (OSError, ValueError) as e:
+        log(f"minewatch {sub}: no usable --stats-json ({e.__class__.__name__}); using wall time")
+        return wall, {}
+
+
 def step_minewatch(sub: str, path: Path, core: int, env, timeout: float, want_cold: bool,
                    repeat: int = 3):
     """Cold (first) run, then `repeat` warm runs of `minewatch SUB`, of which the one
@@ -282,24 +309,12 @@ def step_minewatch(sub: str, path: Path, core: int, env, timeout: float, want_co
     with tempfile.TemporaryDirectory(prefix="mw-bench-") as td:
         runs = []
         for i in range(repeat + 1 if want_cold else repeat):
-            stats_path = Path(td) / f"stats{i}.json"
-            cmd = taskset(core) + base + [sub, str(path), "--format", "jsonl", "-o", os.devnull,
-                                          "--stats-json", str(stats_path)]
             try:
-                wall, p = run_timed(cmd, env=env, timeout=timeout, cwd=ROOT)
-            except subprocess.TimeoutExpired:
-                log(f"minewatch {sub}: timed out after {timeout:.0f} s")
-                return {"error": "timeout"}
-            ok_codes = (0, 1) if sub == "scan" else (0,)   # scan exits 1 when it finds mining
-            if p.returncode not in ok_codes:
-                log(f"minewatch {sub}: exit {p.returncode}: {tail(p.stderr)}")
-                return {"error": f"exit {p.returncode}: {tail(p.stderr)}"}
-            try:
-                stats = json.loads(stats_path.read_text())
-            except (OSError, ValueError) as e:
-                stats = {}
-                log(f"minewatch {sub}: no usable --stats-json ({e.__class__.__name__}); using wall time")
-            runs.append((wall, stats))
+                runs.append(minewatch_once(base, sub, path, core, env, timeout,
+                                           Path(td) / f"stats{i}.json"))
+            except RunFailed as e:
+                log(f"minewatch {sub}: {e}")
+                return {"error": str(e)}
         if want_cold:
             res["cold_wall_s"] = runs[0][0]
             res["cold_stats"] = runs[0][1]
@@ -443,12 +458,14 @@ def parse_ndpi(text: str):
     return out
 
 
-def step_ndpi(path: Path, core: int, timeout: float, repeat: int = 3):
+def ndpi_command(core: int):
+    """ndpiReader's command line up to the input file, None when it is not installed."""
     exe = shutil.which("ndpiReader")
-    if not exe:
-        log("ndpiReader: not available")
-        return None
-    base = taskset(core) + [exe, "-n", "1", "-g", str(core), "-i"]
+    return taskset(core) + [exe, "-n", "1", "-g", str(core), "-i"] if exe else None
+
+
+def ndpi_startup(base, path: Path) -> float:
+    """ndpiReader's start-up: its median wall time on the first 10 packets of `path`."""
     with tempfile.TemporaryDirectory(prefix="ndpi-bench-") as td:
         tiny = Path(td) / "tiny.pcap"
         write_head(path, tiny, 10)
@@ -456,19 +473,30 @@ def step_ndpi(path: Path, core: int, timeout: float, repeat: int = 3):
         for _ in range(3):
             wall, p = run_timed(base + [str(tiny)], timeout=120)
             if p.returncode != 0:
-                log(f"ndpiReader: exit {p.returncode} on a 10-packet capture: {tail(p.stderr)}")
-                return {"error": f"exit {p.returncode}"}
+                raise RunFailed(f"exit {p.returncode} on a 10-packet capture: {tail(p.stderr)}")
             su.append(wall)
-        startup = statistics.median(su)
-        runs = []
-        for _ in range(repeat):             # the median run, as for minewatch
-            try:
-                runs.append(run_timed(base + [str(path)], timeout=timeout))
-            except subprocess.TimeoutExpired:
-                log(f"ndpiReader: timed out after {timeout:.0f} s")
-                return {"error": "timeout"}
-        runs.sort(key=lambda run: run[0])
-        wall, p = runs[len(runs) // 2]
+    return statistics.median(su)
+
+
+def step_ndpi(path: Path, core: int, timeout: float, repeat: int = 3):
+    base = ndpi_command(core)
+    if base is None:
+        log("ndpiReader: not available")
+        return None
+    try:
+        startup = ndpi_startup(base, path)
+    except RunFailed as e:
+        log(f"ndpiReader: {e}")
+        return {"error": str(e)}
+    runs = []
+    for _ in range(repeat):             # the median run, as for minewatch
+        try:
+            runs.append(run_timed(base + [str(path)], timeout=timeout))
+        except subprocess.TimeoutExpired:
+            log(f"ndpiReader: timed out after {timeout:.0f} s")
+            return {"error": "timeout"}
+    runs.sort(key=lambda run: run[0])
+    wall, p = runs[len(runs) // 2]
     if p.returncode != 0:
         log(f"ndpiReader: exit {p.returncode}: {tail(p.stderr)}")
         return {"error": f"exit {p.returncode}"}
@@ -481,6 +509,47 @@ def step_ndpi(path: Path, core: int, timeout: float, repeat: int = 3):
     if rep.get("processing_ms"):
         res["self_seconds"] = rep["processing_ms"] / 1000.0
     return res
+
+
+PAIRED = ("flows", "scan", "ndpi")
+
+
+def step_paired(path: Path, core: int, env, timeout: float, rounds: int):
+    """`rounds` rounds of one warm minewatch flows, minewatch scan and ndpiReader run each,
+    in an order that turns every round, so the three see the same machine (a shared
+    machine changes speed by more than a change in the engine between steps a minute
+    apart). Returns each run's processing seconds and the ratios within each round."""
+    base, _ = minewatch_cmd()
+    nd_base = ndpi_command(core)
+    if base is None or nd_base is None:
+        log("paired rounds: need minewatch and ndpiReader")
+        return None
+    seconds = {step: [] for step in PAIRED}
+    try:
+        nd_startup = ndpi_startup(nd_base, path)
+        with tempfile.TemporaryDirectory(prefix="mw-paired-") as td:
+            for r in range(rounds):
+                for step in PAIRED[r % 3:] + PAIRED[:r % 3]:
+                    if step == "ndpi":
+                        wall, p = run_timed(nd_base + [str(path)], timeout=timeout)
+                        if p.returncode != 0:
+                            raise RunFailed(f"ndpiReader exit {p.returncode}")
+                        seconds[step].append(max(wall - nd_startup, 1e-9))
+                    else:
+                        wall, stats = minewatch_once(base, step, path, core, env, timeout,
+                                                     Path(td) / f"{step}{r}.json")
+                        seconds[step].append(stats.get("elapsed_s") or wall)
+    except (RunFailed, subprocess.TimeoutExpired) as e:
+        log(f"paired rounds: {e}")
+        return {"error": str(e)}
+    per_round = {
+        "flows_x_ndpi": [n / f for n, f in zip(seconds["ndpi"], seconds["flows"])],
+        "scan_x_ndpi": [n / s for n, s in zip(seconds["ndpi"], seconds["scan"])],
+        "scan_over_flows": [s / f - 1 for s, f in zip(seconds["scan"], seconds["flows"])],
+    }
+    return {"rounds": rounds, "seconds": seconds, "ndpi_startup_s": nd_startup,
+            "per_round": per_round,
+            "median": {k: statistics.median(v) for k, v in per_round.items()}}
 
 
 # ---------------------------------------------------------------------------
@@ -542,6 +611,32 @@ def machine_info():
     return info
 
 
+def print_paired(paired, targets):
+    """The ratios of the paired rounds (medians, with their range), which judge the
+    scan targets; adds them to `targets`."""
+    med, per = paired["median"], paired["per_round"]
+
+    def spread(key, scale=1.0, fmt="{:.1f}"):
+        return "..".join(fmt.format(scale * f(per[key])) for f in (min, max))
+
+    print(f"paired rounds ({paired['rounds']}, each: minewatch flows, scan and ndpiReader "
+          f"back to back; medians of the per-round ratios, range in brackets):")
+    print(f"  minewatch flows / ndpiReader = {med['flows_x_ndpi']:.1f}x "
+          f"[{spread('flows_x_ndpi')}]")
+    over = med["scan_over_flows"]
+    ok = over <= TARGET_SCAN_OVER_FLOWS
+    targets["scan_over_flows"] = {"value": over, "target": TARGET_SCAN_OVER_FLOWS, "ok": ok,
+                                  "source": "paired rounds"}
+    print(f"  minewatch scan costs {100 * over:.0f}% over flows [{spread('scan_over_flows', 100, '{:.0f}')}%] "
+          f"(target <= {100 * TARGET_SCAN_OVER_FLOWS:.0f}%)  {'ok' if ok else 'MISSED'}")
+    x = med["scan_x_ndpi"]
+    ok = x >= TARGET_SCAN_X_NDPI
+    targets["scan_x_ndpi"] = {"value": x, "target": TARGET_SCAN_X_NDPI, "ok": ok,
+                              "source": "paired rounds"}
+    print(f"  minewatch scan / ndpiReader = {x:.1f}x [{spread('scan_x_ndpi')}] "
+          f"(target >= {TARGET_SCAN_X_NDPI:.0f}x)  {'ok' if ok else 'MISSED'}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -553,6 +648,9 @@ def main(argv=None) -> int:
     ap.add_argument("--walk-repeat", type=int, default=5, help="record-walk repetitions (median; default 5)")
     ap.add_argument("--repeat", type=int, default=3,
                     help="warm runs of each minewatch command (median; default 3)")
+    ap.add_argument("--rounds", type=int, default=5,
+                    help="paired rounds of minewatch flows, scan and ndpiReader, whose "
+                         "ratios judge the targets (default 5; 0: none)")
     ap.add_argument("--keep-numba-cache", action="store_true",
                     help="use minewatch's normal numba cache instead of a fresh one "
                          "(then the first run is not a cold compile)")
@@ -635,6 +733,11 @@ def main(argv=None) -> int:
         if "flows" not in skip and "minewatch flows" in results:
             startup = step_startup(args.core, env)
             results["minewatch startup"] = startup
+        if args.rounds > 0 and not skip & set(PAIRED) and "minewatch scan" in results:
+            log(f"paired rounds: minewatch flows, scan and ndpiReader, x{args.rounds} ...")
+            paired = step_paired(path, args.core, env, args.timeout, args.rounds)
+            if paired is not None:
+                results["paired rounds"] = paired
     finally:
         if cache_dir:
             shutil.rmtree(cache_dir, ignore_errors=True)
@@ -743,8 +846,11 @@ def main(argv=None) -> int:
                                           "target": TARGET_PCT_WALK, "ok": ok}
             print(f"minewatch flows / record walk, headers only = {mw['pct_header_walk']:.0f}% "
                   f"(target >= {TARGET_PCT_WALK:.0f}%)  {'ok' if ok else 'MISSED'}")
+        paired = results.get("paired rounds") or {}
+        if "median" in paired:
+            print_paired(paired, targets)
         sc = next((r for r in rows if r["tool"] == "minewatch scan"), None)
-        if sc is not None and sc["pps"] and mw["pps"]:
+        if sc is not None and sc["pps"] and mw["pps"] and "median" not in paired:
             over = mw["pps"] / sc["pps"] - 1
             ok = over <= TARGET_SCAN_OVER_FLOWS
             targets["scan_over_flows"] = {"value": over, "target": TARGET_SCAN_OVER_FLOWS,

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..flow_intel import DnsCache, IntelTable
 from ..protocols.message import TOCLIENT, TOSERVER
+from ..protocols import steady
 from ..protocols.session import MiningSession
 from ..sinks.flow_records import AddressCache
 from .dtypes import PACKET_DTYPE
@@ -258,7 +259,9 @@ class Inspector:
                 self.handoff.on_events(self.events[:n], self.arena[:self.meta[IM_ARENA]], rows)
 
     def warm_up(self, rows):
-        """Load the inspection kernel (compiled once, then from the cache) on empty input."""
+        """Load the inspection kernel and the slow path's line reader (compiled once,
+        then from the cache) on empty input."""
+        steady.warm_up()
         empty = np.zeros(0, np.uint8)
         empty.flags.writeable = False
         inspect_batch(rows, np.zeros(0, PACKET_DTYPE), empty, np.zeros(0, np.int64), 0,

@@ -70,8 +70,13 @@ def generic_reply(obj: dict, direction: str) -> MiningMessage | None:
     """A pool reply no dialect claimed (pairing only), or None when `obj` is no reply."""
     if (direction == TOCLIENT and not isinstance(obj.get("method"), str)
             and ("result" in obj or "error" in obj)):
-        return MiningMessage(kind=KIND_REPLY, variant=None, strength=WEAK, direction=direction,
-                             signature="jsonrpc.reply", msg_id=message_id(obj), is_reply=True,
-                             result_ok=reply_ok(obj),
-                             submitblock_ok=http_mining.submitblock_reply_ok(obj))
+        return reply_message(direction, message_id(obj), obj)
     return None
+
+
+def reply_message(direction: str, msg_id, obj: dict) -> MiningMessage:
+    """The generic reply `obj` (its result and error read by reply_ok and BIP 22)."""
+    return MiningMessage(kind=KIND_REPLY, variant=None, strength=WEAK, direction=direction,
+                         signature="jsonrpc.reply", msg_id=msg_id, is_reply=True,
+                         result_ok=reply_ok(obj),
+                         submitblock_ok=http_mining.submitblock_reply_ok(obj))

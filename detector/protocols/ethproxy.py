@@ -66,16 +66,35 @@ def parse(message: dict | bytes, direction: str) -> MiningMessage | None:
                         obj, algo=ALGORITHM,
                         workers_extra=(f"worker:{extra}",) if extra else ())
         if method == ETH_SUBMIT_HASHRATE:
-            rate = as_int(params[0]) if params else None
-            return _msg(KIND_OTHER, CONCLUSIVE, direction, "submit_hashrate", obj,
-                        reported_hashrate_hs=float(rate) if rate is not None else None)
+            return hashrate_message(direction, message_id(obj), params[0] if params else None)
         if method == ETH_GET_WORK:
-            return _msg(KIND_OTHER, WEAK, direction, "get_work", obj)
+            return get_work_message(direction, message_id(obj))
         return None
     if direction == TOCLIENT and method is None and is_work_shape(obj.get("result")):
-        result = obj["result"]
-        height = as_int(result[3]) if len(result) > 3 else None
-        return _msg(KIND_JOB, STRONG, direction, "work", obj, is_reply=message_id(obj) not in (0, None),
-                    result_ok=True, job_id=result[0][:18], target=result[2][2:],
-                    target_format="boundary", algo=ALGORITHM, height=height)
+        return work_message(direction, message_id(obj), obj["result"])
     return None
+
+
+def hashrate_message(direction, msg_id, rate) -> MiningMessage:
+    """eth_submitHashrate; `rate`: its first param as sent (None: none)."""
+    rate = as_int(rate)
+    return MiningMessage(kind=KIND_OTHER, variant=ETHPROXY, strength=CONCLUSIVE,
+                         direction=direction, signature="ethproxy.submit_hashrate",
+                         method=ETH_SUBMIT_HASHRATE, msg_id=msg_id, specific=True,
+                         reported_hashrate_hs=float(rate) if rate is not None else None)
+
+
+def get_work_message(direction, msg_id) -> MiningMessage:
+    return MiningMessage(kind=KIND_OTHER, variant=ETHPROXY, strength=WEAK, direction=direction,
+                         signature="ethproxy.get_work", method=ETH_GET_WORK, msg_id=msg_id,
+                         specific=True)
+
+
+def work_message(direction, msg_id, result) -> MiningMessage:
+    """Work pushed or returned by eth_getWork (`result` checked by is_work_shape)."""
+    height = as_int(result[3]) if len(result) > 3 else None
+    return MiningMessage(kind=KIND_JOB, variant=ETHPROXY, strength=STRONG, direction=direction,
+                         signature="ethproxy.work", msg_id=msg_id,
+                         specific=True, is_reply=msg_id not in (0, None), result_ok=True,
+                         job_id=result[0][:18], target=result[2][2:], target_format="boundary",
+                         algo=ALGORITHM, height=height)

@@ -27,7 +27,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from .. import hashrate as hr
-from . import dispatch, http_mining, proxy_request, stratum_v2
+from . import dispatch, http_mining, proxy_request, steady, stratum_v2
 from .jsonrpc import DEFAULT_MAX_LINE_BYTES, EVENT_LINE_TOO_LONG, decode_json, split_lines
 from .message import (CONCLUSIVE, DIRECTIONS, ETHEREUMSTRATUM_1, ETHEREUMSTRATUM_2, ETHPROXY,
                       GETBLOCKTEMPLATE, GETWORK, KIND_DIFFICULTY, KIND_JOB,
@@ -251,8 +251,10 @@ class MiningSession:
         for line in lines:
             msg = parsed.get(line, _UNPARSED)
             if msg is _UNPARSED:
-                obj = decode_json(line)
-                msg = dispatch.parse_json(obj, direction) if obj is not None else None
+                msg = steady.read(line, direction)     # the usual shapes, read in numba
+                if msg is steady.UNCLAIMED:
+                    obj = decode_json(line)
+                    msg = dispatch.parse_json(obj, direction) if obj is not None else None
                 if len(line) <= MEMO_LINE_BYTES:
                     if len(parsed) >= MEMO_LINES:
                         parsed.pop(next(iter(parsed)))

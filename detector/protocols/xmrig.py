@@ -41,6 +41,21 @@ def _msg(kind, strength, direction, sig, obj, **fields) -> MiningMessage:
                          msg_id=message_id(obj), specific=True, **fields)
 
 
+def submit_message(direction, msg_id, job_id, algo) -> MiningMessage:
+    """An xmrig share (nonce and result checked by the caller)."""
+    return MiningMessage(kind=KIND_SHARE, variant=XMRIG, strength=STRONG, direction=direction,
+                         signature="xmrig.submit", method=METHOD_SUBMIT, msg_id=msg_id,
+                         specific=True, job_id=job_id, algo=algo)
+
+
+def job_message(direction, msg_id, job_id, target, algo, height) -> MiningMessage:
+    """A job pushed by the pool (its shape checked by the caller: is_job_shape)."""
+    return MiningMessage(kind=KIND_JOB, variant=XMRIG, strength=CONCLUSIVE, direction=direction,
+                         signature="xmrig.job", method=METHOD_JOB, msg_id=msg_id, specific=True,
+                         job_id=job_id, target=target, target_format="cryptonote", algo=algo,
+                         height=height)
+
+
 def is_job_shape(job) -> bool:
     """A CryptoNote job object: hex blob, job_id, 4- or 8-byte hex target."""
     return (isinstance(job, dict) and is_hex(job.get("blob"), min_len=BLOB_MIN_HEX)
@@ -89,14 +104,16 @@ def parse(message: dict | bytes, direction: str) -> MiningMessage | None:
         if direction == TOSERVER and method == METHOD_SUBMIT:
             if (is_hex(params.get("nonce"), NONCE_HEX) and is_hex(params.get("result"), RESULT_HEX)
                     and untrusted_text(params.get("job_id")) is not None):
-                return _msg(KIND_SHARE, STRONG, direction, "submit", obj,
-                            job_id=untrusted_text(params.get("job_id")),
-                            algo=untrusted_text(params.get("algo")))
+                return submit_message(direction, message_id(obj),
+                                      untrusted_text(params.get("job_id")),
+                                      untrusted_text(params.get("algo")))
             return None
         if direction == TOSERVER and method == METHOD_KEEPALIVED:
             return _msg(KIND_KEEPALIVE, WEAK, direction, "keepalived", obj)
         if direction == TOCLIENT and method == METHOD_JOB and is_job_shape(params):
-            return _msg(KIND_JOB, CONCLUSIVE, direction, "job", obj, **_job_fields(params))
+            fields = _job_fields(params)
+            return job_message(direction, message_id(obj), fields["job_id"], fields["target"],
+                               fields["algo"], fields["height"])
         return None
     result = obj.get("result")
     if direction == TOCLIENT and isinstance(result, dict) and is_job_shape(result.get("job")):

@@ -39,6 +39,21 @@ def _msg(kind, strength, direction, sig, obj, variant=ZCASH, **fields) -> Mining
                          msg_id=message_id(obj), specific=variant == ZCASH, **fields)
 
 
+def submit_message(direction, msg_id, worker, job_id) -> MiningMessage:
+    """A ZIP 301 share (its shape checked by the caller: is_submit_shape)."""
+    return MiningMessage(kind=KIND_SHARE, variant=ZCASH, strength=CONCLUSIVE,
+                         direction=direction, signature="zcash.submit", method=MINING_SUBMIT,
+                         msg_id=msg_id, specific=True, worker=worker, job_id=job_id,
+                         algo="equihash")
+
+
+def notify_message(direction, msg_id, job_id) -> MiningMessage:
+    """A ZIP 301 job (its shape checked by the caller: is_notify_shape)."""
+    return MiningMessage(kind=KIND_JOB, variant=ZCASH, strength=CONCLUSIVE, direction=direction,
+                         signature="zcash.notify", method=MINING_NOTIFY, msg_id=msg_id,
+                         specific=True, job_id=job_id, algo="equihash")
+
+
 def is_notify_shape(params) -> bool:
     """ZIP 301 notify: 8 params, version 04000000, 64-hex hashes, 8-hex time/bits, bool.
 
@@ -79,12 +94,10 @@ def parse(message: dict | bytes, direction: str) -> MiningMessage | None:
                         pool_port=port if port is not None and 0 < port < 65536 else None)
         return None
     if direction == TOSERVER and method == MINING_SUBMIT and is_submit_shape(params):
-        return _msg(KIND_SHARE, CONCLUSIVE, direction, "submit", obj,
-                    worker=untrusted_text(params[0]), job_id=untrusted_text(params[1]),
-                    algo="equihash")
+        return submit_message(direction, message_id(obj), untrusted_text(params[0]),
+                              untrusted_text(params[1]))
     if direction == TOCLIENT and method == MINING_NOTIFY and is_notify_shape(params):
-        return _msg(KIND_JOB, CONCLUSIVE, direction, "notify", obj,
-                    job_id=untrusted_text(params[0]), algo="equihash")
+        return notify_message(direction, message_id(obj), untrusted_text(params[0]))
     if direction == TOCLIENT and method is None:
         result = obj.get("result")
         # subscribe result: [session id | null, NONCE_1 hex (< 32 bytes)]

@@ -314,11 +314,11 @@ def test_repeated_lines_are_parsed_once_and_counted_every_time(monkeypatch):
     items = _ethproxy_items(12)
     short = {data for _, data in items if len(data) - 1 <= session_module.MEMO_LINE_BYTES}
     long = [data for _, data in items if len(data) - 1 > session_module.MEMO_LINE_BYTES]
-    real = session_module.dispatch.parse_json
+    real = session_module.steady.read      # every line not remembered is read here first
 
     def counted(calls):
-        monkeypatch.setattr(session_module.dispatch, "parse_json",
-                            lambda obj, direction: calls.append(obj) or real(obj, direction))
+        monkeypatch.setattr(session_module.steady, "read",
+                            lambda data, direction: calls.append(data) or real(data, direction))
         return calls
 
     remembered_calls = counted([])
