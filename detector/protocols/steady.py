@@ -1,9 +1,10 @@
 """The steady-state lines of a mining flow, read in numba (PROTOCOLS.md §4, §5.1, §7.1).
 
 Once a flow is mining, most of its lines are a handful of shapes: shares
-(ZIP 301 ``mining.submit`` with its Equihash solution, xmrig ``submit``), jobs
-(ZIP 301 ``mining.notify``, xmrig ``job``, eth-proxy work), eth-proxy polls and
-hashrate reports, and the pool's plain replies. Decoding each with ``json`` and
+(Bitcoin-family and ZIP 301 ``mining.submit``, xmrig ``submit``), jobs
+(Bitcoin-family and ZIP 301 ``mining.notify``, xmrig ``job``, eth-proxy work),
+``mining.set_difficulty``, eth-proxy polls and hashrate reports, and the
+pool's plain replies. Decoding each with ``json`` and
 trying the dialect parsers on it is most of what following a flow costs in
 Python (a Zcash share is 2.8 kB of JSON); this is also the reading a follower
 in the engine itself needs.
@@ -28,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine.config import kernel
-from . import dispatch, ethproxy, xmrig, zcash
+from . import dispatch, ethproxy, stratum_v1, xmrig, zcash
 from .message import MAX_TEXT_CHARS, TOCLIENT, TOSERVER, as_int, untrusted_text
 
 UNCLAIMED = object()
@@ -43,6 +44,9 @@ ZCASH_SUBMIT = 5
 ZCASH_NOTIFY = 6
 XMRIG_SUBMIT = 7
 XMRIG_JOB = 8
+STRATUM_SUBMIT = 9     # Bitcoin-family share: [worker, job_id, extranonce2, ntime, nonce(, bits)]
+STRATUM_NOTIFY = 10    # Bitcoin-family job, the 9 params of stratum_v1.is_notify_shape
+STRATUM_DIFFICULTY = 11
 
 # value types in FIELDS
 T_ABSENT, T_STRING, T_INT, T_OTHER = 0, 1, 2, 3
@@ -361,9 +365,10 @@ SUBMIT_KEYS = tuple(_word(f'"{name}"') for name in ("nonce", "result", "job_id",
 # xmrig job params
 J_BLOB, J_JOB_ID, J_TARGET, J_ALGO, J_HEIGHT = range(5)
 JOB_KEYS = tuple(_word(f'"{name}"') for name in ("blob", "job_id", "target", "algo", "height"))
-M_SUBMIT, M_NOTIFY, M_GET_WORK, M_HASHRATE, M_XMRIG_SUBMIT, M_XMRIG_JOB = range(6)
+M_SUBMIT, M_NOTIFY, M_GET_WORK, M_HASHRATE, M_XMRIG_SUBMIT, M_XMRIG_JOB, M_DIFFICULTY = range(7)
 METHOD_WORDS = (_word('"mining.submit"'), _word('"mining.notify"'), _word('"eth_getWork"'),
-                _word('"eth_submitHashrate"'), _word('"submit"'), _word('"job"'))
+                _word('"eth_submitHashrate"'), _word('"submit"'), _word('"job"'),
+                _word('"mining.set_difficulty"'))
 NOTIFY_VERSION = _word('"04000000"')
 STATUS = _word('"status"')
 
@@ -467,6 +472,56 @@ def _xmrig_job(b, kids, first, count, fields):
 
 
 @kernel
+def _all_hashes(b, start, end):
+    """The checked JSON array b[start:end] holds only 64-hex strings (a merkle branch)."""
+    i = _ws(b, start + 1, end)
+    if b[i] == _RBRACKET:
+        return True
+    while True:
+        if b[i] != _QUOTE:
+            return False
+        e = _string_end(b, i, end)
+        if not _is_hex(b, i, e, 64, False, 1):
+            return False
+        i = _ws(b, e, end)
+        if b[i] == _RBRACKET:
+            return True
+        i = _ws(b, i + 1, end)
+
+
+# checks of one positional param (a JSON value), as the dialects' shape functions make them
+C_TEXT, C_HEX, C_HEX0, C_HEX8, C_HEX64, C_SOLUTION, C_BOOL, C_VERSION, C_HASHES = range(9)
+ZIP301_NOTIFY = np.array([C_TEXT, C_VERSION, C_HEX64, C_HEX64, C_HEX64, C_HEX8, C_HEX8, C_BOOL])
+ZIP301_SUBMIT = np.array([C_TEXT, C_TEXT, C_HEX8, C_HEX, C_SOLUTION])
+BITCOIN_NOTIFY = np.array([C_TEXT, C_HEX64, C_HEX, C_HEX0, C_HASHES, C_HEX8, C_HEX8, C_HEX8,
+                           C_BOOL])
+
+
+@kernel
+def _param_ok(b, s, e, check):
+    if check == C_TEXT:                 # untrusted_text is not None (strings only here)
+        return _nonempty_string(b, s, e)
+    if check == C_BOOL:
+        return _literal_end(b, s, e) == e and b[s] != 0x6E      # true or false
+    if check == C_VERSION:              # ZIP 301's "04000000" (digits: lower() changes none)
+        return _same(b, s, e, NOTIFY_VERSION)
+    if check == C_HASHES:               # a merkle branch
+        return b[s] == _LBRACKET and _all_hashes(b, s, e)
+    length = 8 if check == C_HEX8 else 64 if check == C_HEX64 else -1
+    min_len = 0 if check == C_HEX0 else 200 if check == C_SOLUTION else 1
+    return _is_hex(b, s, e, length, False, min_len)
+
+
+@kernel
+def _params_ok(b, kids, first, checks):
+    """The first len(checks) params in kids[first:] pass their checks."""
+    for j in range(len(checks)):
+        if not _param_ok(b, kids[first + j, 3], kids[first + j, 4], checks[j]):
+            return False
+    return True
+
+
+@kernel
 def _request(b, toclient, tops, kids, n_kids, method, params, fields):
     """A request or notification whose method and params read_line claims."""
     m0, m1 = tops[method, 2], tops[method, 3]
@@ -475,38 +530,39 @@ def _request(b, toclient, tops, kids, n_kids, method, params, fields):
     if toclient:
         if _same(b, m0, m1, METHOD_WORDS[M_XMRIG_JOB]) and b[p0] == _LBRACE:
             return _xmrig_job(b, kids, first, count, fields)
-        if not (_same(b, m0, m1, METHOD_WORDS[M_NOTIFY]) and b[p0] == _LBRACKET
-                and 8 <= count <= 10):
-            return NOT_CLAIMED
-        # ZIP 301 (EthereumStratum, tried first, takes 4 or 5 params)
-        for j in range(8):
-            s, e = kids[first + j, 3], kids[first + j, 4]
-            if j == 0:
-                ok = _nonempty_string(b, s, e)
-            elif j == 1:
-                ok = _same(b, s, e, NOTIFY_VERSION)
-            elif j <= 4:
-                ok = _is_hex(b, s, e, 64, False, 1)
-            elif j <= 6:
-                ok = _is_hex(b, s, e, 8, False, 1)
-            else:
-                ok = _literal_end(b, s, e) == e and b[s] != 0x6E    # true or false
-            if not ok:
+        if _same(b, m0, m1, METHOD_WORDS[M_DIFFICULTY]):
+            # stratum_v1 alone reads it: as_number decides (a message, or None)
+            if not (b[p0] == _LBRACKET and count >= 1):
                 return NOT_CLAIMED
-        _put_kid(b, fields, F_PARTS, kids, first)
-        return ZCASH_NOTIFY
+            _put_kid(b, fields, F_PARTS, kids, first)
+            return STRATUM_DIFFICULTY if fields[F_PARTS] >= 0 else NOT_CLAIMED
+        if not (_same(b, m0, m1, METHOD_WORDS[M_NOTIFY]) and b[p0] == _LBRACKET):
+            return NOT_CLAIMED
+        # dispatch tries EthereumStratum (4 or 5 params), ZIP 301 (8 to 10, "04000000"
+        # second), KawPow (7), then stratum_v1 (a Bitcoin job has a prevhash second)
+        if 8 <= count <= 10 and _params_ok(b, kids, first, ZIP301_NOTIFY):
+            _put_kid(b, fields, F_PARTS, kids, first)
+            return ZCASH_NOTIFY
+        if count == 9 and _params_ok(b, kids, first, BITCOIN_NOTIFY):
+            _put_kid(b, fields, F_PARTS, kids, first)
+            _put_kid(b, fields, F_PARTS + 3, kids, first + 2)
+            return STRATUM_NOTIFY
+        return NOT_CLAIMED
     if _same(b, m0, m1, METHOD_WORDS[M_SUBMIT]):
-        # ZIP 301 (the first parser dispatch tries on mining.submit)
-        if not (b[p0] == _LBRACKET and count == 5
-                and _nonempty_string(b, kids[first, 3], kids[first, 4])
-                and _nonempty_string(b, kids[first + 1, 3], kids[first + 1, 4])
-                and _is_hex(b, kids[first + 2, 3], kids[first + 2, 4], 8, False, 1)
-                and _is_hex(b, kids[first + 3, 3], kids[first + 3, 4], -1, False, 1)
-                and _is_hex(b, kids[first + 4, 3], kids[first + 4, 4], -1, False, 200)):
+        if not b[p0] == _LBRACKET:
+            return NOT_CLAIMED
+        # dispatch tries ZIP 301, KawPow (a 0x nonce and 64-hex hashes), then stratum_v1,
+        # which takes any 3 params or more: claimed with an 8-hex nonce and string names
+        if count == 5 and _params_ok(b, kids, first, ZIP301_SUBMIT):
+            cls = ZCASH_SUBMIT
+        elif (5 <= count <= 6 and _param_ok(b, kids[first + 4, 3], kids[first + 4, 4], C_HEX8)
+                and b[kids[first, 3]] == _QUOTE and b[kids[first + 1, 3]] == _QUOTE):
+            cls = STRATUM_SUBMIT
+        else:
             return NOT_CLAIMED
         _put_kid(b, fields, F_PARTS, kids, first)
         _put_kid(b, fields, F_PARTS + 3, kids, first + 1)
-        return ZCASH_SUBMIT
+        return cls
     if _same(b, m0, m1, METHOD_WORDS[M_GET_WORK]):
         return ETHPROXY_GET_WORK
     if _same(b, m0, m1, METHOD_WORDS[M_HASHRATE]):
@@ -627,6 +683,15 @@ def read(line: bytes, direction: str):
                                     untrusted_text(_value(line, *f[6:9])))
     if cls == ZCASH_NOTIFY:
         return zcash.notify_message(direction, msg_id, untrusted_text(_value(line, *f[3:6])))
+    if cls == STRATUM_SUBMIT:
+        return stratum_v1.submit_message(direction, msg_id,
+                                         untrusted_text(_value(line, *f[3:6])),
+                                         untrusted_text(_value(line, *f[6:9])))
+    if cls == STRATUM_NOTIFY:
+        return stratum_v1.notify_message(direction, msg_id, untrusted_text(_value(line, *f[3:6])),
+                                         _value(line, *f[6:9]))
+    if cls == STRATUM_DIFFICULTY:
+        return stratum_v1.difficulty_message(direction, msg_id, _value(line, *f[3:6]))
     if cls == XMRIG_JOB:
         return xmrig.job_message(direction, msg_id, untrusted_text(_value(line, *f[3:6])),
                                  _value(line, *f[6:9]), untrusted_text(_value(line, *f[9:12])),

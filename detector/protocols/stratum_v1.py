@@ -58,6 +58,31 @@ def _msg(kind, strength, direction, sig, obj, **fields) -> MiningMessage:
                          method=obj.get("method"), msg_id=message_id(obj), **fields)
 
 
+def submit_message(direction, msg_id, worker, job_id) -> MiningMessage:
+    """A share (at least 3 params: the caller checked)."""
+    return MiningMessage(kind=KIND_SHARE, variant=STRATUM_V1, strength=CONCLUSIVE,
+                         direction=direction, signature="stratum-v1.submit",
+                         method=MINING_SUBMIT, msg_id=msg_id, worker=worker, job_id=job_id)
+
+
+def difficulty_message(direction, msg_id, value) -> MiningMessage | None:
+    """mining.set_difficulty with `value` (its first param as sent), None unless positive."""
+    diff = as_number(value)
+    if diff is None or diff <= 0:
+        return None
+    return MiningMessage(kind=KIND_DIFFICULTY, variant=STRATUM_V1, strength=STRONG,
+                         direction=direction, signature="stratum-v1.set_difficulty",
+                         method=MINING_SET_DIFFICULTY, msg_id=msg_id, difficulty=diff)
+
+
+def notify_message(direction, msg_id, job_id, coinb1) -> MiningMessage:
+    """A Bitcoin job (is_notify_shape checked by the caller)."""
+    return MiningMessage(kind=KIND_JOB, variant=STRATUM_V1, strength=CONCLUSIVE,
+                         direction=direction, signature="stratum-v1.notify",
+                         method=MINING_NOTIFY, msg_id=msg_id, specific=True, job_id=job_id,
+                         height=coinbase_height(coinb1))
+
+
 def is_notify_shape(params) -> bool:
     """True for the 9-element Bitcoin notify: job id, 64-hex prevhash, coinbase hex,
     merkle list of 64-hex, 8-hex version/nbits/ntime, bool clean_jobs."""
@@ -105,8 +130,8 @@ def _parse_request(obj: dict, method: str, params, direction: str) -> MiningMess
         if method == MINING_SUBMIT:
             if not isinstance(params, list) or len(params) < 3:
                 return None
-            fields = {"worker": untrusted_text(params[0]), "job_id": untrusted_text(params[1])}
-            return _msg(KIND_SHARE, CONCLUSIVE, direction, "submit", obj, **fields)
+            return submit_message(direction, message_id(obj), untrusted_text(params[0]),
+                                  untrusted_text(params[1]))
         if method == MINING_EXTRANONCE_SUBSCRIBE:
             return _msg(KIND_OTHER, STRONG, direction, "extranonce_subscribe", obj)
         if method == MINING_SUGGEST_DIFFICULTY:
@@ -117,10 +142,8 @@ def _parse_request(obj: dict, method: str, params, direction: str) -> MiningMess
         return None
     # toclient: pool pushes
     if method == MINING_SET_DIFFICULTY:
-        diff = as_number(params[0]) if isinstance(params, list) and params else None
-        if diff is None or diff <= 0:
-            return None
-        return _msg(KIND_DIFFICULTY, STRONG, direction, "set_difficulty", obj, difficulty=diff)
+        return difficulty_message(direction, message_id(obj),
+                                  params[0] if isinstance(params, list) and params else None)
     if method == MINING_SET_TARGET:
         target = params[0] if isinstance(params, list) and params else None
         if not is_hex(target, 64):
@@ -129,8 +152,8 @@ def _parse_request(obj: dict, method: str, params, direction: str) -> MiningMess
                     target_format="be256")
     if method == MINING_NOTIFY:
         if is_notify_shape(params):
-            return _msg(KIND_JOB, CONCLUSIVE, direction, "notify", obj, specific=True,
-                        job_id=untrusted_text(params[0]), height=coinbase_height(params[2]))
+            return notify_message(direction, message_id(obj), untrusted_text(params[0]),
+                                  params[2])
         if isinstance(params, list) and len(params) >= 2 and untrusted_text(params[0]):
             return _msg(KIND_JOB, STRONG, direction, "notify_other", obj,
                         job_id=untrusted_text(params[0]))
