@@ -664,20 +664,20 @@ def read(line: bytes, direction: str):
     if cls == NOT_CLAIMED:
         return UNCLAIMED
     f = _SCRATCH[:FIELDS].tolist()
-    msg_id = _message_id(line, f[0], f[1], f[2])
+    msg_id = _message_id(line, *f[0:3])
     if cls == REPLY:
-        result = ({"status": _value(line, T_STRING, f[4], f[5])} if f[3] == T_STATUS
-                  else _value(line, f[3], f[4], f[5]))
+        result = ({"status": _value(line, T_STRING, *f[4:6])} if f[3] == T_STATUS
+                  else _value(line, *f[3:6]))
         # reply_ok and BIP 22 only ask whether an error is there (not null, not empty)
         error = [f[6]] if f[6] == T_ERROR else None
         return dispatch.reply_message(direction, msg_id, {"result": result, "error": error})
     if cls == ETHPROXY_WORK:
-        parts = [_value(line, f[k], f[k + 1], f[k + 2]) for k in range(3, 15, 3) if f[k] >= 0]
+        parts = [_value(line, *f[k:k + 3]) for k in range(F_PARTS, FIELDS, 3) if f[k] >= 0]
         return ethproxy.work_message(direction, msg_id, parts)
     if cls == ETHPROXY_GET_WORK:
         return ethproxy.get_work_message(direction, msg_id)
     if cls == ETHPROXY_HASHRATE:
-        return ethproxy.hashrate_message(direction, msg_id, _value(line, f[3], f[4], f[5]))
+        return ethproxy.hashrate_message(direction, msg_id, _value(line, *f[3:6]))
     if cls == ZCASH_SUBMIT:
         return zcash.submit_message(direction, msg_id, untrusted_text(_value(line, *f[3:6])),
                                     untrusted_text(_value(line, *f[6:9])))
