@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..flow_intel import DnsCache, IntelTable
-from ..protocols.message import TOCLIENT, TOSERVER
 from ..protocols import steady
+from ..protocols.message import TOCLIENT, TOSERVER
 from ..protocols.session import MiningSession
 from ..sinks.flow_records import AddressCache
 from .dtypes import PACKET_DTYPE
