@@ -352,9 +352,9 @@ def _word(text):
     return np.frombuffer(text.encode("ascii"), np.uint8).copy()
 
 
-# the names and methods below are compile-time constants of the kernels (numba freezes
-# global arrays): passing them per call made numba type a tuple of arrays per line
-
+# The names and methods below, like the byte tables above, are compile-time constants of
+# the kernels (numba freezes global arrays): passing them per call made numba type a
+# tuple of arrays for every line.
 
 # top-level names read_line looks at, in this order
 K_ID, K_METHOD, K_PARAMS, K_RESULT, K_ERROR = range(5)
@@ -390,7 +390,7 @@ def _put_kid(b, fields, slot, kids, row):
 
 
 @kernel
-def _reply(b, tops, n_tops, kids, n_kids, result, error, fields):
+def _reply(b, tops, kids, n_kids, result, error, fields):
     """A reply dispatch routes to no dialect (a result true/false/null, {"status":
     string} or none; an error null, a string, or an object or array that is not
     empty), or ethproxy's work (the first parser dispatch tries on a 3 or 4
@@ -622,7 +622,7 @@ def read_line(b, toclient, scratch):
     if method < 0:                   # a reply, routed by its result (dispatch.parsers_for)
         if not toclient:
             return NOT_CLAIMED
-        return _reply(b, tops, n_tops, kids, n_kids, found[K_RESULT], found[K_ERROR], fields)
+        return _reply(b, tops, kids, n_kids, found[K_RESULT], found[K_ERROR], fields)
     if b[tops[method, 2]] != _QUOTE or found[K_PARAMS] < 0:
         return NOT_CLAIMED           # a method that is no string is left to Python
     return _request(b, toclient, tops, kids, n_kids, method, found[K_PARAMS], fields)
