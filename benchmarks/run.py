@@ -623,18 +623,27 @@ def print_paired(paired, targets):
           f"back to back; medians of the per-round ratios, range in brackets):")
     print(f"  minewatch flows / ndpiReader = {med['flows_x_ndpi']:.1f}x "
           f"[{spread('flows_x_ndpi')}]")
-    over = med["scan_over_flows"]
-    ok = over <= TARGET_SCAN_OVER_FLOWS
-    targets["scan_over_flows"] = {"value": over, "target": TARGET_SCAN_OVER_FLOWS, "ok": ok,
-                                  "source": "paired rounds"}
-    print(f"  minewatch scan costs {100 * over:.0f}% over flows [{spread('scan_over_flows', 100, '{:.0f}')}%] "
-          f"(target <= {100 * TARGET_SCAN_OVER_FLOWS:.0f}%)  {'ok' if ok else 'MISSED'}")
-    x = med["scan_x_ndpi"]
-    ok = x >= TARGET_SCAN_X_NDPI
-    targets["scan_x_ndpi"] = {"value": x, "target": TARGET_SCAN_X_NDPI, "ok": ok,
-                              "source": "paired rounds"}
-    print(f"  minewatch scan / ndpiReader = {x:.1f}x [{spread('scan_x_ndpi')}] "
-          f"(target >= {TARGET_SCAN_X_NDPI:.0f}x)  {'ok' if ok else 'MISSED'}")
+    judge_scan(targets, med["scan_over_flows"], med["scan_x_ndpi"], source="paired rounds",
+               ranges=(f" [{spread('scan_over_flows', 100, '{:.0f}')}%]",
+                       f" [{spread('scan_x_ndpi')}]"), indent="  ")
+
+
+def judge_scan(targets, over, x_ndpi, source=None, ranges=("", ""), indent=""):
+    """Print the two scan targets met or missed (`over`: scan's cost over flows as a
+    fraction, `x_ndpi`: scan / ndpiReader, None if not measured) and add them to
+    `targets`; `ranges` are printed after each value."""
+    judged = [("scan_over_flows", over, TARGET_SCAN_OVER_FLOWS, over <= TARGET_SCAN_OVER_FLOWS,
+               f"minewatch scan costs {100 * over:.0f}% over flows{ranges[0]} "
+               f"(target <= {100 * TARGET_SCAN_OVER_FLOWS:.0f}%)")]
+    if x_ndpi is not None:
+        judged.append(("scan_x_ndpi", x_ndpi, TARGET_SCAN_X_NDPI, x_ndpi >= TARGET_SCAN_X_NDPI,
+                       f"minewatch scan / ndpiReader = {x_ndpi:.1f}x{ranges[1]} "
+                       f"(target >= {TARGET_SCAN_X_NDPI:.0f}x)"))
+    for key, value, target, ok, line in judged:
+        targets[key] = {"value": value, "target": target, "ok": ok}
+        if source:
+            targets[key]["source"] = source
+        print(f"{indent}{line}  {'ok' if ok else 'MISSED'}")
 
 
 def main(argv=None) -> int:
@@ -851,18 +860,7 @@ def main(argv=None) -> int:
             print_paired(paired, targets)
         sc = next((r for r in rows if r["tool"] == "minewatch scan"), None)
         if sc is not None and sc["pps"] and mw["pps"] and "median" not in paired:
-            over = mw["pps"] / sc["pps"] - 1
-            ok = over <= TARGET_SCAN_OVER_FLOWS
-            targets["scan_over_flows"] = {"value": over, "target": TARGET_SCAN_OVER_FLOWS,
-                                          "ok": ok}
-            print(f"minewatch scan costs {100 * over:.0f}% over flows (target <= "
-                  f"{100 * TARGET_SCAN_OVER_FLOWS:.0f}%)  {'ok' if ok else 'MISSED'}")
-            if sc["x_ndpi"] is not None:
-                ok = sc["x_ndpi"] >= TARGET_SCAN_X_NDPI
-                targets["scan_x_ndpi"] = {"value": sc["x_ndpi"], "target": TARGET_SCAN_X_NDPI,
-                                          "ok": ok}
-                print(f"minewatch scan / ndpiReader = {sc['x_ndpi']:.1f}x (target >= "
-                      f"{TARGET_SCAN_X_NDPI:.0f}x)  {'ok' if ok else 'MISSED'}")
+            judge_scan(targets, mw["pps"] / sc["pps"] - 1, sc["x_ndpi"])
         r = results["minewatch flows"]
         su = r.get("startup_s")
         src = "startup_s of the warm flows run"
