@@ -23,6 +23,8 @@ import numpy as np
 
 from ..flow_intel import DnsCache, IntelTable
 from ..protocols import steady
+from ..protocols.follow_kernel import CONSUMED, NOT_FOLLOWED
+from ..protocols.followed import FollowedFlows
 from ..protocols.message import TOCLIENT, TOSERVER
 from ..protocols.session import MiningSession
 from ..sinks.flow_records import AddressCache
@@ -45,6 +47,15 @@ URL_SIGNATURES = "pool-url."    # signatures/pool_urls.yaml: flows that carry st
 # out-of-order bytes held per direction while waiting for a hole to fill; past
 # this the hole is given up (lost in the capture) and the held bytes are fed
 MAX_HELD_BYTES = 64 * 1024
+# detected flows whose steady lines numba applies (protocols/followed.py); more than
+# this are followed in Python
+FOLLOWED_SLOTS = 256
+# after `followed` refused a flow, the events Python feeds it before it is offered again
+FOLLOW_RETRY_EVENTS = 8
+# a flow numba gave back after fewer lines than this waits 2, 4, ... MAX_FOLLOW_WAIT
+# events before it is offered again (a dialect numba reads few lines of)
+SHORT_STINT = 8
+MAX_FOLLOW_WAIT = 64
 
 
 @dataclass
@@ -62,6 +73,9 @@ class TrackedFlow:
     start_ts: str | None = None         # first_ts of the flow's first reported record
     url_client: str | None = None       # a pool-url signature fired: the client whose
                                         # later flows the stratum URLs read here name
+    core_slot: int = -1                 # its slot in Handoff.followed, -1: followed here
+    follow_wait: int = 0                # events it waits before it is offered again
+    follow_misses: int = 0              # short stints in numba in a row
 
     def in_order(self, d, pos, data, frame, ts_ns, flush=False):
         """The bytes of direction `d` that are now in stream order, as [(bytes, frame,
@@ -92,7 +106,7 @@ class Handoff:
     """Candidate flows by flow_id; decides which ones are mining."""
 
     def __init__(self, signature_ids, insp_state, insp_fid, max_line_bytes=65536, peek=None,
-                 intel=None, dns=None):
+                 intel=None, dns=None, followed=None):
         self.signature_ids = signature_ids
         self.insp_state = insp_state
         self.insp_fid = insp_fid
@@ -104,6 +118,7 @@ class Handoff:
         self.dns = dns if dns is not None else DnsCache()
         self.addresses = AddressCache()
         self.names = None        # PoolNames: learns pool hosts from stratum URLs
+        self.followed = followed  # FollowedFlows: detected flows whose lines numba applies
 
     def on_events(self, events, arena, rows=None):
         raw = arena.tobytes()      # one copy; events slice it (cheaper than numpy per event)
@@ -115,16 +130,25 @@ class Handoff:
         if hellos.any():
             self._on_hellos(events[hellos], raw)
             events = events[~hellos]
+        followed = self.followed
+        if followed is not None and followed.count:
+            events, resume = self._follow(events, arena)
+        else:
+            resume = [NOT_FOLLOWED] * len(events)
         columns = [events[k].tolist() for k in ("flow_id", "row", "kind", "direction", "frame",
                                                   "ts_ns", "stream_pos", "arena_off", "length",
                                                   "name_at", "name_len")]
-        intel, dns, flows = self.intel, self.dns, self.flows
-        for (fid, row, kind, direction, frame, ts_ns, pos, off, length, name_at,
-             name_len) in zip(*columns):
+        intel, dns = self.intel, self.dns
+        deferred = []           # events of flows handed to numba during this loop
+        handed = set()
+        for i, (fid, row, kind, direction, frame, ts_ns, pos, off, length, name_at,
+                name_len, at) in enumerate(zip(*columns, resume)):
             if kind == EV_DATA or kind == EV_HEAD:
-                tracked = flows.get(fid)
-                if tracked is not None:
-                    self.on_update(tracked, direction, raw[off:off + length], frame, ts_ns, pos)
+                if fid in handed:
+                    deferred.append(i)
+                else:
+                    self._on_data(fid, direction, raw, off, length, frame, ts_ns, pos, at,
+                                  handed)
             elif kind == EV_DNS:
                 wire_name = raw[off + name_at:off + name_at + name_len]
                 if dns.wants(wire_name) and rows is not None and rows[row]["flow_id"] == fid:
@@ -135,6 +159,52 @@ class Handoff:
                     self.peek[row] = PEEK_OFF
             elif kind == EV_FIRED:
                 self.on_match(fid, row, arena[off:off + length], rows)
+        while deferred:         # their flows' later bytes, in order, now to numba
+            events, resume = self._follow(events[deferred], arena)
+            deferred, handed = [], set()
+            for i, (fid, direction, frame, ts_ns, pos, off, length, at) in enumerate(zip(
+                    *(events[k].tolist() for k in ("flow_id", "direction", "frame", "ts_ns",
+                                                   "stream_pos", "arena_off", "length")),
+                    resume)):
+                if fid in handed:
+                    deferred.append(i)
+                else:
+                    self._on_data(fid, direction, raw, off, length, frame, ts_ns, pos, at,
+                                  handed)
+
+    def _follow(self, events, arena):
+        """Let numba apply what it can of `events`; the events left for Python, and
+        for each the offset to feed its bytes from (NOT_FOLLOWED: all of them)."""
+        resume = self.followed.run(events, arena)
+        kept = resume != CONSUMED
+        return events[kept], resume[kept].tolist()
+
+    def _on_data(self, fid, direction, raw, off, length, frame, ts_ns, pos, at, handed):
+        """One data event numba left (its bytes from `at`) for a tracked flow; a mining
+        flow is then offered to numba, and added to `handed` when it took it."""
+        tracked = self.flows.get(fid)
+        if tracked is None:
+            return
+        if tracked.core_slot >= 0:          # numba stopped before a line it cannot apply
+            if self.followed.take_back(tracked) < SHORT_STINT:
+                tracked.follow_misses += 1  # wait longer each time it comes back soon
+                tracked.follow_wait = min(2 ** tracked.follow_misses, MAX_FOLLOW_WAIT)
+            else:
+                tracked.follow_misses = 0
+        at = max(at, 0)
+        self.on_update(tracked, direction, raw[off + at:off + length], frame, ts_ns, pos + at)
+        if tracked.detected and self.followed is not None and self._offer(tracked):
+            handed.add(fid)
+
+    def _offer(self, tracked) -> bool:
+        """Hand a mining flow's lines to numba (`followed`) when it can take them."""
+        if tracked.follow_wait > 0:
+            tracked.follow_wait -= 1
+            return False
+        if tracked.flow_id in self.flows and self.followed.hand_over(tracked):
+            return True
+        tracked.follow_wait = FOLLOW_RETRY_EVENTS
+        return False
 
     def _on_hellos(self, events, raw):
         on_hello = self.intel.on_hello
@@ -190,6 +260,9 @@ class Handoff:
 
     def take_detected(self):
         out, self.newly_detected = self.newly_detected, []
+        for tracked in out:
+            if tracked.core_slot >= 0:       # its report reads the session
+                self.followed.publish(tracked)
         return [t for t in out if t.flow_id in self.flows]
 
     def on_expire(self, flow_ids, final):
@@ -199,6 +272,11 @@ class Handoff:
             tracked = self.flows.get(int(fid))
             if tracked is None:
                 continue
+            if tracked.core_slot >= 0:       # the report reads the session; an ended
+                if final:                    # flow's last bytes are framed in Python
+                    self.followed.take_back(tracked)
+                else:
+                    self.followed.publish(tracked)
             if final:
                 for d in range(2):            # bytes still held past a hole
                     for chunk, f, t in tracked.in_order(d, 0, b"", 0, 0, flush=True):
@@ -224,13 +302,15 @@ def learning_signatures(matcher):
 class Inspector:
     """Runs the inspection kernel for one flow table and hands events to a Handoff."""
 
-    def __init__(self, matcher, capacity, k_bytes=4096, max_line_bytes=65536):
+    def __init__(self, matcher, capacity, k_bytes=4096, max_line_bytes=65536, followed=None):
         self.matcher = matcher
         self.capacity, self.k_bytes, self.max_line_bytes = capacity, k_bytes, max_line_bytes
         self.state = new_inspector(capacity, k_bytes, matcher.n_words, matcher.n_sig_words)
         insp_fid, insp_state, peek = self.state[0], self.state[1], self.state[7]
+        if followed is None:
+            followed = FollowedFlows(FOLLOWED_SLOTS, capacity)
         self.handoff = Handoff(matcher.signature_ids, insp_state, insp_fid, max_line_bytes,
-                               peek=peek)
+                               peek=peek, followed=followed)
         self.events = np.zeros(EVENT_ROWS, EVENT_DTYPE)
         self.arena = np.zeros(ARENA_BYTES + 2 * k_bytes + 8 * matcher.n_sig_words + 65536,
                               np.uint8)
@@ -262,6 +342,7 @@ class Inspector:
         """Load the inspection kernel and the slow path's line reader (compiled once,
         then from the cache) on empty input."""
         steady.warm_up()
+        self.handoff.followed.warm_up()
         empty = np.zeros(0, np.uint8)
         empty.flags.writeable = False
         inspect_batch(rows, np.zeros(0, PACKET_DTYPE), empty, np.zeros(0, np.int64), 0,
@@ -277,7 +358,8 @@ class Inspector:
         New flows are matched with the new ones, and so are flows the kernel has
         only seen bare ACKs of (it does not read their rows: nothing matched yet).
         """
-        new = Inspector(matcher, self.capacity, self.k_bytes, self.max_line_bytes)
+        new = Inspector(matcher, self.capacity, self.k_bytes, self.max_line_bytes,
+                        followed=self.handoff.followed)
         old_fid, old_state, old_streams = self.state[:3]
         new_fid, new_state, new_streams = new.state[:3]
         new_fid[:] = old_fid

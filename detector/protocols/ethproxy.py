@@ -61,10 +61,8 @@ def parse(message: dict | bytes, direction: str) -> MiningMessage | None:
             shaped = (len(params) == 3 and is_hex(params[0], NONCE_HEX, prefixed=True)
                       and is_hex(params[1], HASH_HEX, prefixed=True)
                       and is_hex(params[2], HASH_HEX, prefixed=True))
-            extra = untrusted_text(obj.get("worker"))
-            return _msg(KIND_SHARE, CONCLUSIVE if shaped else STRONG, direction, "submit_work",
-                        obj, algo=ALGORITHM,
-                        workers_extra=(f"worker:{extra}",) if extra else ())
+            return submit_work_message(direction, message_id(obj), shaped,
+                                       untrusted_text(obj.get("worker")))
         if method == ETH_SUBMIT_HASHRATE:
             return hashrate_message(direction, message_id(obj), params[0] if params else None)
         if method == ETH_GET_WORK:
@@ -82,6 +80,16 @@ def hashrate_message(direction, msg_id, rate) -> MiningMessage:
                          direction=direction, signature="ethproxy.submit_hashrate",
                          method=ETH_SUBMIT_HASHRATE, msg_id=msg_id, specific=True,
                          reported_hashrate_hs=float(rate) if rate is not None else None)
+
+
+def submit_work_message(direction, msg_id, shaped=True, worker=None) -> MiningMessage:
+    """eth_submitWork; `shaped`: its params are [nonce, header, mix digest] in 0x-hex;
+    `worker`: the top-level "worker" name some proxies add."""
+    return MiningMessage(kind=KIND_SHARE, variant=ETHPROXY,
+                         strength=CONCLUSIVE if shaped else STRONG, direction=direction,
+                         signature="ethproxy.submit_work", method=ETH_SUBMIT_WORK,
+                         msg_id=msg_id, specific=True, algo=ALGORITHM,
+                         workers_extra=(f"worker:{worker}",) if worker else ())
 
 
 def get_work_message(direction, msg_id) -> MiningMessage:

@@ -47,6 +47,7 @@ XMRIG_JOB = 8
 STRATUM_SUBMIT = 9     # Bitcoin-family share: [worker, job_id, extranonce2, ntime, nonce(, bits)]
 STRATUM_NOTIFY = 10    # Bitcoin-family job, the 9 params of stratum_v1.is_notify_shape
 STRATUM_DIFFICULTY = 11
+ETHPROXY_SUBMIT_WORK = 12  # eth_submitWork [nonce, header, mix digest], no top-level "worker"
 
 # value types in FIELDS
 T_ABSENT, T_STRING, T_INT, T_OTHER = 0, 1, 2, 3
@@ -357,18 +358,20 @@ def _word(text):
 # tuple of arrays for every line.
 
 # top-level names read_line looks at, in this order
-K_ID, K_METHOD, K_PARAMS, K_RESULT, K_ERROR = range(5)
-TOP_KEYS = tuple(_word(f'"{name}"') for name in ("id", "method", "params", "result", "error"))
+K_ID, K_METHOD, K_PARAMS, K_RESULT, K_ERROR, K_WORKER = range(6)
+TOP_KEYS = tuple(_word(f'"{name}"') for name in ("id", "method", "params", "result", "error",
+                                                 "worker"))
 # xmrig submit params
 P_NONCE, P_RESULT, P_JOB_ID, P_ALGO = range(4)
 SUBMIT_KEYS = tuple(_word(f'"{name}"') for name in ("nonce", "result", "job_id", "algo"))
 # xmrig job params
 J_BLOB, J_JOB_ID, J_TARGET, J_ALGO, J_HEIGHT = range(5)
 JOB_KEYS = tuple(_word(f'"{name}"') for name in ("blob", "job_id", "target", "algo", "height"))
-M_SUBMIT, M_NOTIFY, M_GET_WORK, M_HASHRATE, M_XMRIG_SUBMIT, M_XMRIG_JOB, M_DIFFICULTY = range(7)
+(M_SUBMIT, M_NOTIFY, M_GET_WORK, M_HASHRATE, M_XMRIG_SUBMIT, M_XMRIG_JOB, M_DIFFICULTY,
+ M_SUBMIT_WORK) = range(8)
 METHOD_WORDS = (_word('"mining.submit"'), _word('"mining.notify"'), _word('"eth_getWork"'),
                 _word('"eth_submitHashrate"'), _word('"submit"'), _word('"job"'),
-                _word('"mining.set_difficulty"'))
+                _word('"mining.set_difficulty"'), _word('"eth_submitWork"'))
 NOTIFY_VERSION = _word('"04000000"')
 STATUS = _word('"status"')
 
@@ -565,6 +568,13 @@ def _request(b, toclient, tops, kids, n_kids, method, params, fields):
         return cls
     if _same(b, m0, m1, METHOD_WORDS[M_GET_WORK]):
         return ETHPROXY_GET_WORK
+    if _same(b, m0, m1, METHOD_WORDS[M_SUBMIT_WORK]):
+        if (b[p0] == _LBRACKET and count == 3
+                and _is_hex(b, kids[first, 3], kids[first, 4], 16, True, 1)
+                and _is_hex(b, kids[first + 1, 3], kids[first + 1, 4], 64, True, 1)
+                and _is_hex(b, kids[first + 2, 3], kids[first + 2, 4], 64, True, 1)):
+            return ETHPROXY_SUBMIT_WORK
+        return NOT_CLAIMED
     if _same(b, m0, m1, METHOD_WORDS[M_HASHRATE]):
         if not (b[p0] == _LBRACKET and count >= 1):
             return NOT_CLAIMED
@@ -625,7 +635,10 @@ def read_line(b, toclient, scratch):
         return _reply(b, tops, kids, n_kids, found[K_RESULT], found[K_ERROR], fields)
     if b[tops[method, 2]] != _QUOTE or found[K_PARAMS] < 0:
         return NOT_CLAIMED           # a method that is no string is left to Python
-    return _request(b, toclient, tops, kids, n_kids, method, found[K_PARAMS], fields)
+    cls = _request(b, toclient, tops, kids, n_kids, method, found[K_PARAMS], fields)
+    if cls == ETHPROXY_SUBMIT_WORK and found[K_WORKER] >= 0:
+        return NOT_CLAIMED           # its name joins the session's workers: Python reads it
+    return cls
 
 
 _SCRATCH = np.zeros(FIELDS + 4 * MAX_KEYS + 5 * MAX_KIDS, np.int64)
@@ -676,6 +689,8 @@ def read(line: bytes, direction: str):
         return ethproxy.work_message(direction, msg_id, parts)
     if cls == ETHPROXY_GET_WORK:
         return ethproxy.get_work_message(direction, msg_id)
+    if cls == ETHPROXY_SUBMIT_WORK:
+        return ethproxy.submit_work_message(direction, msg_id)
     if cls == ETHPROXY_HASHRATE:
         return ethproxy.hashrate_message(direction, msg_id, _value(line, *f[3:6]))
     if cls == ZCASH_SUBMIT:

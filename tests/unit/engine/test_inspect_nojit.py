@@ -1,7 +1,8 @@
-"""The inspection kernel (head slots, placement, automaton, events) in pure Python: the
-generated mining captures through `scan`, the automaton layout and the head-slot tests
-again with NUMBA_DISABLE_JIT=1, where its unsigned indices, flat head view and inlined
-helpers run as numpy code."""
+"""The inspection kernel (head slots, placement, automaton, events) and the followed flows'
+line kernel in pure Python: the generated mining captures through `scan`, the automaton
+layout, the head-slot tests and the followed-flow tests again with NUMBA_DISABLE_JIT=1,
+where unsigned indices, flat head views, uint8 arithmetic and inlined helpers run as
+numpy code."""
 
 import os
 import subprocess
@@ -21,7 +22,7 @@ def test_scan_suite_without_jit():
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
          "tests/test_scan_generated.py", "tests/unit/test_automaton.py",
-         "tests/unit/engine/test_inspect_slots.py"],
+         "tests/unit/engine/test_inspect_slots.py", "tests/unit/protocols/test_followed.py"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert " passed" in result.stdout and "skipped" not in result.stdout.splitlines()[-1]

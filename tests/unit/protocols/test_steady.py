@@ -44,6 +44,8 @@ TEMPLATES = (
     (TOSERVER, {"id": 5, "jsonrpc": "2.0", "method": "eth_getWork", "params": []}),
     (TOSERVER, {"id": 6, "jsonrpc": "2.0", "method": "eth_submitHashrate",
                 "params": ["0x1d0a5f3", "0x" + HASH]}),
+    (TOSERVER, {"id": 4, "jsonrpc": "2.0", "method": "eth_submitWork",
+                "params": ["0x07a05fa4133e5126", "0x" + HASH, "0x" + "b2" * 32]}),
     (TOSERVER, {"id": 4, "jsonrpc": "2.0", "method": "submit",
                 "params": {"id": "9d8c", "job_id": "1227", "nonce": "2e000080",
                            "result": HASH, "algo": "rx/0"}}),
@@ -71,6 +73,7 @@ TEMPLATES = (
     (TOCLIENT, {"id": 691, "error": {"code": -1, "message": "invalid method"}}),
 )
 CLASSES_IN_TEMPLATES = {"zcash.submit", "zcash.notify", "ethproxy.work", "ethproxy.get_work",
+                        "ethproxy.submit_work",
                         "ethproxy.submit_hashrate", "xmrig.submit", "xmrig.job", "jsonrpc.reply",
                         "stratum-v1.submit", "stratum-v1.notify", "stratum-v1.set_difficulty"}
 
@@ -118,6 +121,10 @@ def test_a_claimed_share_carries_its_fields():
     (b'{"id":1,"method":null,"result":true}', TOCLIENT),
     (b'{"id":1,"result":{"status":"OK","job":{}}}', TOCLIENT),
     (b'{"id":1,"result":true,"error":"x[y"}', TOCLIENT),               # bracket in a string
+    (b'{"id":4,"method":"eth_submitWork","worker":"rig1","params":["0x07a05fa4133e5126",'
+     b'"0x' + b"a1" * 32 + b'","0x' + b"b2" * 32 + b'"]}', TOSERVER),  # a worker to add
+    (b'{"id":4,"method":"eth_submitWork","params":["0x07a0","0x' + b"a1" * 32 + b'","0x'
+     + b"b2" * 32 + b'"]}', TOSERVER),                                # short nonce: STRONG
 ])
 def test_lines_left_to_python(line, direction):
     assert steady.read(line, direction) is steady.UNCLAIMED

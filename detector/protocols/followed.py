@@ -1,0 +1,376 @@
+"""Detected flows whose steady lines numba applies (follow_kernel), and the way
+each flow's session state goes into the arrays and comes back out.
+
+:meth:`FollowedFlows.hand_over` copies what a MiningSession's next steady lines
+can change (counters, pending requests, job ids, exposure, the share tally)
+into a free slot, with the facts those lines are checked against (workers,
+algorithm, the setting in force, which evidence kinds and votes exist).
+:meth:`FollowedFlows.take_back` writes the slot back into the session, which
+then reads on as if it had read every line itself. Only JSON-framed flows
+with nothing out of stream order are handed over. This module reads the
+session's private state on purpose: it is the session's other half.
+
+A session's ``first_bytes`` only matter to a flow in no known framing
+(``_check_noise``), so a followed flow does not extend them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import replace
+
+import numpy as np
+
+from . import ethproxy, stratum_v1, xmrig, zcash
+from . import follow_kernel as fk
+from .http_mining import METHOD_SUBMITBLOCK
+from .message import KIND_SHARE, TOCLIENT, TOSERVER
+from .session import MINING_STRENGTHS, MODE_JSON, _Share
+from .steady import (ETHPROXY_GET_WORK, ETHPROXY_HASHRATE, ETHPROXY_SUBMIT_WORK, ETHPROXY_WORK,
+                     FIELDS, MAX_KEYS, MAX_KIDS, STRATUM_DIFFICULTY, STRATUM_NOTIFY,
+                     STRATUM_SUBMIT, XMRIG_JOB, XMRIG_SUBMIT, ZCASH_NOTIFY, ZCASH_SUBMIT)
+
+DIRECTIONS = (TOSERVER, TOCLIENT)
+_HEADER = "0x" + "0" * 64
+
+# what each class's lines are, as the dialect builders make them (method, signature,
+# variant, strength, direction: what the session counts and checks)
+PROTOTYPES = {
+    STRATUM_SUBMIT: stratum_v1.submit_message(TOSERVER, 1, "w", "j"),
+    ZCASH_SUBMIT: zcash.submit_message(TOSERVER, 1, "w", "j"),
+    XMRIG_SUBMIT: xmrig.submit_message(TOSERVER, 1, "j", None),
+    ETHPROXY_GET_WORK: ethproxy.get_work_message(TOSERVER, 1),
+    ETHPROXY_HASHRATE: ethproxy.hashrate_message(TOSERVER, 1, "0x1"),
+    ETHPROXY_SUBMIT_WORK: ethproxy.submit_work_message(TOSERVER, 1),
+    STRATUM_NOTIFY: stratum_v1.notify_message(TOCLIENT, None, "j", ""),
+    ZCASH_NOTIFY: zcash.notify_message(TOCLIENT, None, "j"),
+    XMRIG_JOB: xmrig.job_message(TOCLIENT, None, "j", "ffffffff", None, None),
+    ETHPROXY_WORK: ethproxy.work_message(TOCLIENT, 1, [_HEADER, _HEADER, _HEADER]),
+    STRATUM_DIFFICULTY: stratum_v1.difficulty_message(TOCLIENT, None, 1),
+}
+CLASS_OF_SIGNATURE = {p.signature: cls for cls, p in PROTOTYPES.items()}
+EXTRA_RESULTS = fk.N_RESULT_KINDS - fk.N_CLASSES
+
+
+def _ascii(text, limit):
+    """`text` as bytes when it can be compared as sent (ASCII, at most `limit`), else None."""
+    if not isinstance(text, str) or not text or len(text) > limit or not text.isascii():
+        return None
+    return text.encode("ascii")
+
+
+def _nan_for_none(value):
+    return math.nan if value is None else float(value)
+
+
+def _none_for_nan(value):
+    return None if value != value else value
+
+
+def _current_kind(current):
+    """CUR_* of a session's setting in force, and its bytes or integral value."""
+    difficulty, target, target_format = current
+    if difficulty is None and target is None:
+        return fk.CUR_NONE, None
+    if (target is None and isinstance(difficulty, (int, float))
+            and not isinstance(difficulty, bool) and 0 < difficulty < 2 ** 53
+            and difficulty == int(difficulty)):
+        return fk.CUR_DIFFICULTY, int(difficulty)
+    raw = _ascii(target, fk.TARGET_BYTES) if difficulty is None else None
+    if raw is not None and target_format == "cryptonote":
+        return fk.CUR_CRYPTONOTE, raw
+    if raw is not None and target_format == "boundary":
+        return fk.CUR_BOUNDARY, raw
+    return fk.CUR_OTHER, None
+
+
+class FollowedFlows:
+    """Up to `slots` detected flows applied in numba; `slot_of_row` maps flow-table rows."""
+
+    def __init__(self, slots: int, table_rows: int):
+        self.state = fk.new_state(slots)
+        self.slot_of_row = np.full(max(1, table_rows), -1, np.int32)
+        self.scratch = np.zeros(FIELDS + 4 * MAX_KEYS + 5 * MAX_KIDS, np.int64)
+        self.free = list(range(slots - 1, -1, -1))
+        self.held = {}                 # slot -> (pending pairs from Python, settings, extra)
+        self.lines = 0                 # lines applied here
+        self.returns = 0               # flows handed back
+
+    @property
+    def count(self):
+        return len(self.held)
+
+    def run(self, events, arena):
+        """follow_batch over `events`: the resume offsets (follow_kernel.CONSUMED, ...)."""
+        resume = np.empty(len(events), np.int64)
+        self.lines += fk.follow_batch(events, arena, self.slot_of_row, resume, self.scratch,
+                                      *self.state)
+        return resume
+
+    def warm_up(self):
+        """Load follow_batch (compiled once, then from the cache)."""
+        from ..engine.inspect import EVENT_DTYPE
+        self.run(np.zeros(0, EVENT_DTYPE), np.zeros(0, np.uint8))
+
+    # ------------------------------------------------------------ in
+
+    def hand_over(self, tracked) -> bool:
+        """Follow `tracked` here from now on; False when its session cannot be."""
+        session = tracked.session
+        if not self.free or tracked.url_client is not None or any(tracked.held):
+            return False
+        for d in DIRECTIONS:
+            state = session._dirs[d]
+            if state.mode != MODE_JSON or state.skip_to_lf or len(state.buffer) > fk.BUFFER_BYTES:
+                return False
+        if session._pending_count > fk.PENDING:
+            return False
+        index = {session._current: 0}       # equal settings share an index
+        jobs = []
+        for job_id, setting in session._job_targets.items():
+            raw = _ascii(job_id, fk.KEY_BYTES)
+            if raw is None:
+                return False
+            jobs.append((raw, index.setdefault(setting, len(index))))
+        if len(index) > fk.SETTINGS:
+            return False
+        settings = list(index)
+        pairs, extra = [], []
+        pending = []
+        for msg_id, queue in session._pending.items():
+            for pair in queue:
+                request = pair[0]
+                if request.method in METHOD_SUBMITBLOCK:
+                    return False
+                kind = -1
+                if request.kind == KIND_SHARE:
+                    kind = CLASS_OF_SIGNATURE.get(request.signature)
+                    if kind is None:
+                        if request.signature not in extra:
+                            if len(extra) == EXTRA_RESULTS:
+                                return False
+                            extra.append(request.signature)
+                        kind = fk.N_CLASSES + extra.index(request.signature)
+                pending.append((msg_id, kind, request, pair))
+                pairs.append((msg_id, pair))
+        s = self.free.pop()
+        self._fill(s, tracked, settings, jobs, pending, extra)
+        self.held[s] = (tracked, pairs, settings, extra)
+        tracked.core_slot = s
+        self.slot_of_row[tracked.row] = s
+        return True
+
+    def _fill(self, s, tracked, settings, jobs, pending, extra):
+        (ints, floats, allowed, result_allowed, class_n, result_n, pend, pend_f, ring_key,
+         ring_len, ring_hash, ring_setting, setting_hashes, workers, worker_len, algo,
+         target, buffers) = self.state
+        session = tracked.session
+        tally = session.tally
+        ints[s] = 0
+        floats[s] = 0.0
+        class_n[s] = 0
+        result_n[s] = 0
+        ints[s, fk.C_FID] = tracked.flow_id
+        ints[s, fk.C_STATE] = fk.ACTIVE
+        for d, name in enumerate(DIRECTIONS):
+            ints[s, fk.C_NEXT + d] = tracked.next_pos[d]
+            buffer = session._dirs[name].buffer
+            ints[s, fk.C_BUF + d] = len(buffer)
+            buffers[s, d, :len(buffer)] = np.frombuffer(bytes(buffer), np.uint8)
+        ints[s, fk.C_SUBMITTED] = session.shares_submitted
+        ints[s, fk.C_ACCEPTED] = session.shares_accepted
+        ints[s, fk.C_REJECTED] = session.shares_rejected
+        ints[s, fk.C_JOBS] = session.jobs
+        ints[s, fk.C_PAIRED] = session._paired
+        ints[s, fk.C_MAX_LINE] = session.max_line_bytes
+        floats[s, fk.F_EXPOSURE] = session._exposure
+        if session._exposure_ts is not None:
+            ints[s, fk.C_EXPOSURE_TS] = session._exposure_ts
+            ints[s, fk.C_HAS_EXPOSURE_TS] = 1
+        floats[s, fk.F_JOB_HASHES] = _nan_for_none(session._job_hashes)
+        ints[s, fk.C_T_ACCEPTED] = tally.accepted
+        ints[s, fk.C_T_WITH_EXPOSURE] = tally.with_exposure
+        floats[s, fk.F_T_HASHES] = tally.hashes
+        floats[s, fk.F_T_OPENER] = tally.opener_hashes
+        floats[s, fk.F_T_FIRST_EXPOSURE] = tally.first_exposure
+        floats[s, fk.F_T_LAST_EXPOSURE] = tally.last_exposure
+        if tally.first_ts_ns is not None:
+            ints[s, fk.C_T_FIRST_TS], ints[s, fk.C_T_HAS_FIRST] = tally.first_ts_ns, 1
+        if tally.last_ts_ns is not None:
+            ints[s, fk.C_T_LAST_TS], ints[s, fk.C_T_HAS_LAST] = tally.last_ts_ns, 1
+        if session.reported_hashrate_hs is not None:
+            floats[s, fk.F_REPORTED] = session.reported_hashrate_hs
+            ints[s, fk.C_HAS_REPORTED] = 1
+        raw = _ascii(session.algorithm, fk.KEY_BYTES)
+        ints[s, fk.C_ALGO_LEN] = -1 if raw is None else len(raw)
+        if raw is not None:
+            algo[s, :len(raw)] = np.frombuffer(raw, np.uint8)
+        kind, value = _current_kind(session._current)
+        ints[s, fk.C_CURRENT] = kind
+        if kind == fk.CUR_DIFFICULTY:
+            ints[s, fk.C_DIFFICULTY] = value
+        elif value is not None:
+            ints[s, fk.C_TARGET_LEN] = len(value)
+            target[s, :len(value)] = np.frombuffer(value, np.uint8)
+        ints[s, fk.C_WORKER_SET] = session.worker is not None
+        ints[s, fk.C_WORKERS] = len(session.workers)
+        for j, name in enumerate(session.workers):
+            raw = _ascii(name, fk.KEY_BYTES)
+            worker_len[s, j] = -1 if raw is None else len(raw)
+            if raw is not None:
+                workers[s, j, :len(raw)] = np.frombuffer(raw, np.uint8)
+        for j, setting in enumerate(settings):
+            setting_hashes[s, j] = _nan_for_none(session._hashes_of(setting))
+        ints[s, fk.C_RING_N] = len(jobs)
+        for j, (raw, index) in enumerate(jobs):
+            ring_key[s, j, :len(raw)] = np.frombuffer(raw, np.uint8)
+            ring_len[s, j] = len(raw)
+            ring_setting[s, j] = index
+        fk.hash_ring(ints, ring_key, ring_len, ring_hash, s)
+        for cls, proto in PROTOTYPES.items():
+            allowed[s, cls] = self._applicable(session, proto)
+            result_allowed[s, cls] = f"{proto.signature}.result" in session._evidence
+        for j, signature in enumerate(extra):
+            result_allowed[s, fk.N_CLASSES + j] = f"{signature}.result" in session._evidence
+        key_seq = {}
+        for j, (msg_id, kind, request, (_, share)) in enumerate(pending):
+            flags = fk.PL_SHARE_KIND if request.kind == KIND_SHARE else 0
+            if request.strength in MINING_STRENGTHS:
+                flags |= fk.PL_MINING
+            if share is not None:
+                flags |= fk.PL_HAS_SHARE
+                if share.exposure is not None:
+                    flags |= fk.PL_HAS_EXPOSURE
+                    pend_f[s, j, fk.PF_EXPOSURE] = share.exposure
+                if share.ts_ns is None:
+                    flags |= fk.PL_TS_NONE
+                else:
+                    pend[s, j, fk.P_TS] = share.ts_ns
+                pend_f[s, j, fk.PF_HASHES] = _nan_for_none(session.share_hashes(share))
+            if type(msg_id) is int and -2 ** 63 <= msg_id < 2 ** 63:
+                pend[s, j, fk.P_ID] = msg_id
+            else:                     # a string id: no line numba reads has one
+                flags |= fk.PL_FOREIGN_ID
+            pend[s, j, fk.P_SEQ] = j
+            pend[s, j, fk.P_KEY_SEQ] = key_seq.setdefault((type(msg_id), msg_id), j)
+            pend[s, j, fk.P_CLASS] = max(kind, 0)
+            pend[s, j, fk.P_FLAGS] = flags
+            pend[s, j, fk.P_OBJECT] = j
+        ints[s, fk.C_PENDING] = len(pending)
+        ints[s, fk.C_SEQ] = len(pending)
+
+    @staticmethod
+    def _applicable(session, proto) -> bool:
+        """The session's _on_message adds no key for a line of this class: its method,
+        evidence and votes are there, and its direction already showed mining."""
+        if proto.method and proto.method[:64] not in session.methods:
+            return False
+        if proto.signature not in session._evidence or proto.variant not in session._variant_votes:
+            return False
+        if proto.specific and proto.variant not in session._specific_votes:
+            return False
+        return proto.strength not in MINING_STRENGTHS or proto.direction in session._mining_dirs
+
+    # ------------------------------------------------------------ out
+
+    def publish(self, tracked):
+        """Write what a report reads (MiningSession.to_dict, hashrate, hash_family) back
+        into the session of `tracked`, which stays followed here."""
+        s = tracked.core_slot
+        ints, floats, _, _, class_n, result_n = self.state[:6]
+        _, _, _, extra = self.held[s]
+        session = tracked.session
+        session.shares_submitted = int(ints[s, fk.C_SUBMITTED])
+        session.shares_accepted = int(ints[s, fk.C_ACCEPTED])
+        session.shares_rejected = int(ints[s, fk.C_REJECTED])
+        session.jobs = int(ints[s, fk.C_JOBS])
+        session._paired = bool(ints[s, fk.C_PAIRED])
+        if ints[s, fk.C_HAS_REPORTED]:
+            session.reported_hashrate_hs = float(floats[s, fk.F_REPORTED])
+        tally = session.tally
+        tally.accepted = int(ints[s, fk.C_T_ACCEPTED])
+        tally.with_exposure = int(ints[s, fk.C_T_WITH_EXPOSURE])
+        tally.hashes = float(floats[s, fk.F_T_HASHES])
+        tally.opener_hashes = float(floats[s, fk.F_T_OPENER])
+        tally.first_exposure = float(floats[s, fk.F_T_FIRST_EXPOSURE])
+        tally.last_exposure = float(floats[s, fk.F_T_LAST_EXPOSURE])
+        if ints[s, fk.C_T_HAS_FIRST]:
+            tally.first_ts_ns = int(ints[s, fk.C_T_FIRST_TS])
+        if ints[s, fk.C_T_HAS_LAST]:
+            tally.last_ts_ns = int(ints[s, fk.C_T_LAST_TS])
+        for cls in np.flatnonzero(class_n[s]).tolist():       # counts added since the last
+            n = int(class_n[s, cls])                           # publish, then cleared
+            proto = PROTOTYPES[cls]
+            if proto.method:
+                session.methods[proto.method[:64]] += n
+            session._evidence[proto.signature]["count"] += n
+            session._variant_votes[proto.variant] += n
+            if proto.specific:
+                session._specific_votes[proto.variant] += n
+        for kind in np.flatnonzero(result_n[s]).tolist():
+            signature = (PROTOTYPES[kind].signature if kind < fk.N_CLASSES
+                         else extra[kind - fk.N_CLASSES])
+            session._evidence[f"{signature}.result"]["count"] += int(result_n[s, kind])
+        class_n[s] = 0
+        result_n[s] = 0
+
+    def take_back(self, tracked) -> int:
+        """Write the slot of `tracked` back into its session and free the slot; the
+        number of lines numba applied since it took the flow."""
+        self.publish(tracked)
+        s = tracked.core_slot
+        tracked.core_slot = -1
+        _, pairs, settings, _ = self.held.pop(s)
+        if self.slot_of_row[tracked.row] == s:
+            self.slot_of_row[tracked.row] = -1
+        self.free.append(s)
+        self.returns += 1
+        (ints, floats, _, _, _, _, pend, pend_f, ring_key, ring_len, _,
+         ring_setting, _, _, _, _, _, buffers) = self.state
+        session = tracked.session
+        ints[s, fk.C_STATE] = fk.FREE
+        ints[s, fk.C_FID] = -1
+        for d, name in enumerate(DIRECTIONS):
+            state = session._dirs[name]
+            fed = int(ints[s, fk.C_FED + d])
+            tracked.next_pos[d] = int(ints[s, fk.C_NEXT + d])
+            tracked.bytes_fed[d] += fed
+            state.bytes_seen += fed
+            state.buffer = bytearray(buffers[s, d, :ints[s, fk.C_BUF + d]].tobytes())
+        session._exposure = float(floats[s, fk.F_EXPOSURE])
+        if ints[s, fk.C_HAS_EXPOSURE_TS]:
+            session._exposure_ts = int(ints[s, fk.C_EXPOSURE_TS])
+        session._job_hashes = _none_for_nan(float(floats[s, fk.F_JOB_HASHES]))
+        head, n = int(ints[s, fk.C_RING_HEAD]), int(ints[s, fk.C_RING_N])
+        job_targets = {}
+        for j in range(n):
+            at = (head + j) % fk.RING
+            key = ring_key[s, at, :ring_len[s, at]].tobytes().decode("ascii")
+            job_targets[key] = settings[ring_setting[s, at]]
+        session._job_targets = job_targets
+        self._pending_back(session, s, ints, pend, pend_f, pairs, settings)
+        return int(ints[s, fk.C_LINES])
+
+    @staticmethod
+    def _pending_back(session, s, ints, pend, pend_f, pairs, settings):
+        """The session's pending dict, keys in the order their queues began."""
+        rows = pend[s, :int(ints[s, fk.C_PENDING])]
+        order = sorted(range(len(rows)), key=lambda j: (rows[j, fk.P_KEY_SEQ], rows[j, fk.P_SEQ]))
+        pending = {}
+        for j in order:
+            msg_id, obj = int(rows[j, fk.P_ID]), int(rows[j, fk.P_OBJECT])
+            if obj >= 0:
+                msg_id, pair = pairs[obj]
+            else:                 # a request read here: the session reads only its kind,
+                flags = int(rows[j, fk.P_FLAGS])          # strength, signature and method
+                share = None
+                if flags & fk.PL_HAS_SHARE:
+                    exposure = float(pend_f[s, j, fk.PF_EXPOSURE]) \
+                        if flags & fk.PL_HAS_EXPOSURE else None
+                    share = _Share(int(rows[j, fk.P_TS]), *settings[rows[j, fk.P_SETTING]],
+                                   exposure)
+                pair = [replace(PROTOTYPES[int(rows[j, fk.P_CLASS])], msg_id=msg_id), share]
+            pending.setdefault(msg_id, deque()).append(pair)
+        session._pending = pending
+        session._pending_count = len(order)
