@@ -67,7 +67,8 @@ C_WORKERS = 31               # known workers held in `workers`
 C_MAX_LINE = 32
 C_WHY = 33                   # WHY_* of the last return
 C_LINES = 34                 # lines applied
-N_INTS = 35
+C_JSON = 35                  # + direction: framed as JSON lines (else: nothing seen yet)
+N_INTS = 37
 
 # float64 columns of `floats` (NaN stands for None)
 F_EXPOSURE, F_JOB_HASHES, F_T_HASHES, F_T_OPENER = 0, 1, 2, 3
@@ -490,6 +491,11 @@ def follow_batch(events, arena, slot_of_row, resume, scratch, ints, floats, allo
             resume[e] = 0
             continue
         d = np.int64(ev["direction"])
+        if not ints[s, C_JSON + d]:        # its first bytes: Python finds their framing
+            ints[s, C_STATE] = RETURNED
+            ints[s, C_WHY] = WHY_STATE
+            resume[e] = 0
+            continue
         if ev["stream_pos"] != ints[s, C_NEXT + d]:
             ints[s, C_STATE] = RETURNED
             ints[s, C_WHY] = WHY_ORDER

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import replace
 
 import numpy as np
 
@@ -120,8 +119,10 @@ class FollowedFlows:
         session = tracked.session
         if not self.free or tracked.url_client is not None or any(tracked.held):
             return False
-        for d in DIRECTIONS:
+        for d in DIRECTIONS:            # JSON lines, or nothing yet (a one-sided capture)
             state = session._dirs[d]
+            if state.mode is None and not state.buffer and state.proxied is None:
+                continue
             if state.mode != MODE_JSON or state.skip_to_lf or len(state.buffer) > fk.BUFFER_BYTES:
                 return False
         if session._pending_count > fk.PENDING:
@@ -174,6 +175,7 @@ class FollowedFlows:
         ints[s, fk.C_FID] = tracked.flow_id
         ints[s, fk.C_STATE] = fk.ACTIVE
         for d, name in enumerate(DIRECTIONS):
+            ints[s, fk.C_JSON + d] = session._dirs[name].mode == MODE_JSON
             ints[s, fk.C_NEXT + d] = tracked.next_pos[d]
             buffer = session._dirs[name].buffer
             ints[s, fk.C_BUF + d] = len(buffer)
@@ -362,15 +364,15 @@ class FollowedFlows:
             msg_id, obj = int(rows[j, fk.P_ID]), int(rows[j, fk.P_OBJECT])
             if obj >= 0:
                 msg_id, pair = pairs[obj]
-            else:                 # a request read here: the session reads only its kind,
-                flags = int(rows[j, fk.P_FLAGS])          # strength, signature and method
-                share = None
+            else:                 # a request read here: its class's prototype stands for
+                flags = int(rows[j, fk.P_FLAGS])   # it (the session reads only the kind,
+                share = None                       # strength, signature and method)
                 if flags & fk.PL_HAS_SHARE:
                     exposure = float(pend_f[s, j, fk.PF_EXPOSURE]) \
                         if flags & fk.PL_HAS_EXPOSURE else None
                     share = _Share(int(rows[j, fk.P_TS]), *settings[rows[j, fk.P_SETTING]],
                                    exposure)
-                pair = [replace(PROTOTYPES[int(rows[j, fk.P_CLASS])], msg_id=msg_id), share]
+                pair = [PROTOTYPES[int(rows[j, fk.P_CLASS])], share]
             pending.setdefault(msg_id, deque()).append(pair)
         session._pending = pending
         session._pending_count = len(order)

@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detector.protocols import follow_kernel as fk
+from detector.protocols.message import TOSERVER
 from tests.corpus import corpus_dir
 
 from .follow_sessions import SESSIONS, chunks_of, drive, session_lines
@@ -69,6 +70,18 @@ def test_the_job_ring_and_pending_table_overflow_as_the_session_does():
     assert len(final["job_targets"]) == 256
     assert final["pending_count"] > fk.PENDING
     assert followed.lines > 2000
+
+
+@pytest.mark.parametrize("dialect", ["stratum", "xmrig"])
+def test_a_pool_side_that_starts_late(dialect):
+    """A capture that shows the miner's side first (the pool's packets lost or on another
+    link for a while): numba follows the client side alone, and the pool's first bytes
+    go to Python, which finds their framing."""
+    rng = random.Random(dialect)
+    lines = session_lines(rng, dialect, 1500)
+    late = [line for line in lines[:600] if line[0] == TOSERVER] + lines[600:]
+    _, final, followed = both_ways(chunks_of(rng, late), 3, max_batch=100)
+    assert followed.lines > 600
 
 
 @pytest.mark.parametrize("name", TRUTH_FILES)
