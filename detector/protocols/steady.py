@@ -673,7 +673,8 @@ def read(line: bytes, direction: str):
     toclient = DIRECTION_CODES.get(direction)
     if toclient is None:
         return UNCLAIMED
-    cls = read_line(line, toclient, _SCRATCH)
+    # a writable array, the type follow_kernel passes too: read_line compiles once
+    cls = read_line(np.frombuffer(line, np.uint8).copy(), toclient, _SCRATCH)
     if cls == NOT_CLAIMED:
         return UNCLAIMED
     f = _SCRATCH[:FIELDS].tolist()
