@@ -68,7 +68,8 @@ C_MAX_LINE = 32
 C_WHY = 33                   # WHY_* of the last return
 C_LINES = 34                 # lines applied
 C_JSON = 35                  # + direction: framed as JSON lines (else: nothing seen yet)
-N_INTS = 37
+C_NEW_KEYS = 37              # entries in `new_keys`
+N_INTS = 38
 
 # float64 columns of `floats` (NaN stands for None)
 F_EXPOSURE, F_JOB_HASHES, F_T_HASHES, F_T_OPENER = 0, 1, 2, 3
@@ -92,6 +93,13 @@ PL_HAS_SHARE = 4             # a share record is attached
 PL_HAS_EXPOSURE = 8
 PL_TS_NONE = 16              # the share's ts_ns is None
 PL_FOREIGN_ID = 32           # its id is no int64 (a string): no line read here answers it
+
+# allowed[] and result_allowed[] values
+NO, YES, FIRST = 0, 1, 2     # FIRST: applicable, and its first line adds the session keys
+                             # it lacks (method, evidence, mining direction): logged
+# new_keys columns: what a class's or share result's first line added, in order
+NK_RESULT, NK_INDEX, NK_FRAME, NK_STRONG = range(4)
+NEW_KEYS = N_CLASSES + N_RESULT_KINDS
 
 # why a flow went back to Python
 WHY_NONE, WHY_LINE, WHY_STATE, WHY_ORDER, WHY_LONG, WHY_TAKEN = 0, 1, 2, 3, 4, 5
@@ -129,7 +137,8 @@ def new_state(slots: int):
             np.zeros((slots, WORKERS), np.int64),             # lengths (-1: not comparable)
             np.zeros((slots, KEY_BYTES), np.uint8),           # the algorithm
             np.zeros((slots, TARGET_BYTES), np.uint8),        # the target in force
-            np.zeros((slots, 2, BUFFER_BYTES), np.uint8))     # unfinished lines
+            np.zeros((slots, 2, BUFFER_BYTES), np.uint8),     # unfinished lines
+            np.zeros((slots, NEW_KEYS, 4), np.int64))         # first uses, in order
 
 
 @kernel
@@ -312,16 +321,26 @@ def _same_algorithm(ints, algo, s, b, start, end):
 
 
 @kernel
-def _apply_line(b, toclient, ts, s, scratch, ints, floats, allowed, result_allowed,
+def _log_first(ints, new_keys, s, result, index, frame, strong):
+    n = ints[s, C_NEW_KEYS]
+    new_keys[s, n, NK_RESULT] = result
+    new_keys[s, n, NK_INDEX] = index
+    new_keys[s, n, NK_FRAME] = frame
+    new_keys[s, n, NK_STRONG] = strong
+    ints[s, C_NEW_KEYS] = n + 1
+
+
+@kernel
+def _apply_line(b, toclient, ts, frame, s, scratch, ints, floats, allowed, result_allowed,
                 class_n, result_n, pending, pending_f, ring_key, ring_len, ring_hash,
-                ring_setting, setting_hashes, workers, worker_len, algo, target):
+                ring_setting, setting_hashes, workers, worker_len, algo, target, new_keys):
     """Apply one line to slot s as the session would; False (nothing changed) when
     it needs Python."""
     cls = read_line(b, toclient, scratch)
     if cls == NOT_CLAIMED:
         return False
     fields = scratch[:FIELDS]
-    if cls != REPLY and not allowed[s, cls]:
+    if cls != REPLY and allowed[s, cls] == NO:
         return False
     if fields[F_ID] == T_STRING or fields[F_ID] < 0:
         return False
@@ -396,12 +415,15 @@ def _apply_line(b, toclient, ts, s, scratch, ints, floats, allowed, result_allow
             reply_at = _find_pending(ints, pending, s, msg_id)
             ok = _reply_ok(b, fields)
     if reply_at >= 0 and pending[s, reply_at, P_FLAGS] & PL_SHARE_KIND:
-        if not result_allowed[s, pending[s, reply_at, P_CLASS]]:
+        if result_allowed[s, pending[s, reply_at, P_CLASS]] == NO:
             return False
     # ---- apply, in session._on_message's order
     ints[s, C_LINES] += 1
     if cls != REPLY:
         class_n[s, cls] += 1
+        if allowed[s, cls] == FIRST:
+            _log_first(ints, new_keys, s, 0, cls, frame, 0)
+            allowed[s, cls] = YES
     if cls in JOBS:
         ints[s, C_JOBS] += 1
         if cls == ETHPROXY_WORK:
@@ -421,7 +443,11 @@ def _apply_line(b, toclient, ts, s, scratch, ints, floats, allowed, result_allow
         if flags & PL_MINING or cls == ETHPROXY_WORK:
             ints[s, C_PAIRED] = 1
         if flags & PL_SHARE_KIND:
-            result_n[s, pending[s, reply_at, P_CLASS]] += 1
+            kind = pending[s, reply_at, P_CLASS]
+            result_n[s, kind] += 1
+            if result_allowed[s, kind] == FIRST:
+                _log_first(ints, new_keys, s, 1, kind, frame, 1 if flags & PL_MINING else 0)
+                result_allowed[s, kind] = YES
             if ok == 1:
                 ints[s, C_ACCEPTED] += 1
                 if flags & PL_HAS_SHARE and not flags & PL_TS_NONE:
@@ -474,7 +500,7 @@ def _apply_line(b, toclient, ts, s, scratch, ints, floats, allowed, result_allow
 def follow_batch(events, arena, slot_of_row, resume, scratch, ints, floats, allowed,
                  result_allowed, class_n, result_n, pending, pending_f, ring_key, ring_len,
                  ring_hash, ring_setting, setting_hashes, workers, worker_len, algo, target,
-                 buffers):
+                 buffers, new_keys):
     """Apply the EV_DATA events of followed flows; resume[i] says what Python does with
     event i: NOT_FOLLOWED (its usual path), CONSUMED (nothing), or an offset: take the
     flow back, then feed the event's bytes from there."""
@@ -540,10 +566,10 @@ def follow_batch(events, arena, slot_of_row, resume, scratch, ints, floats, allo
                 stop = at
                 ints[s, C_WHY] = WHY_LONG
                 break
-            if not _apply_line(line, d, ev["ts_ns"], s, scratch, ints, floats, allowed,
-                               result_allowed, class_n, result_n, pending, pending_f,
-                               ring_key, ring_len, ring_hash, ring_setting, setting_hashes,
-                               workers, worker_len, algo, target):
+            if not _apply_line(line, d, ev["ts_ns"], ev["frame"], s, scratch, ints, floats,
+                               allowed, result_allowed, class_n, result_n, pending,
+                               pending_f, ring_key, ring_len, ring_hash, ring_setting,
+                               setting_hashes, workers, worker_len, algo, target, new_keys):
                 stop = at
                 ints[s, C_WHY] = WHY_LINE
                 break

@@ -24,8 +24,8 @@ import numpy as np
 from . import ethproxy, stratum_v1, xmrig, zcash
 from . import follow_kernel as fk
 from .http_mining import METHOD_SUBMITBLOCK
-from .message import KIND_SHARE, TOCLIENT, TOSERVER
-from .session import MINING_STRENGTHS, MODE_JSON, _Share
+from .message import KIND_SHARE, KIND_SHARE_RESULT, STRONG, TOCLIENT, TOSERVER, WEAK
+from .session import MAX_EVIDENCE, MINING_STRENGTHS, MODE_JSON, _Share
 from .steady import (ETHPROXY_GET_WORK, ETHPROXY_HASHRATE, ETHPROXY_SUBMIT_WORK, ETHPROXY_WORK,
                      FIELDS, MAX_KEYS, MAX_KIDS, STRATUM_DIFFICULTY, STRATUM_NOTIFY,
                      STRATUM_SUBMIT, XMRIG_JOB, XMRIG_SUBMIT, ZCASH_NOTIFY, ZCASH_SUBMIT)
@@ -165,7 +165,7 @@ class FollowedFlows:
     def _fill(self, s, tracked, settings, jobs, pending, extra):
         (ints, floats, allowed, result_allowed, class_n, result_n, pend, pend_f, ring_key,
          ring_len, ring_hash, ring_setting, setting_hashes, workers, worker_len, algo,
-         target, buffers) = self.state
+         target, buffers, _) = self.state
         session = tracked.session
         tally = session.tally
         ints[s] = 0
@@ -230,11 +230,15 @@ class FollowedFlows:
             ring_len[s, j] = len(raw)
             ring_setting[s, j] = index
         fk.hash_ring(ints, ring_key, ring_len, ring_hash, s)
+        # a first use may add an evidence kind: room for all of them, or none
+        room = len(session._evidence) <= MAX_EVIDENCE - fk.NEW_KEYS
+        result_allowed[s] = fk.NO
         for cls, proto in PROTOTYPES.items():
-            allowed[s, cls] = self._applicable(session, proto)
-            result_allowed[s, cls] = f"{proto.signature}.result" in session._evidence
+            allowed[s, cls] = self._applicable(session, proto, room)
+            result_allowed[s, cls] = self._result_applicable(session, proto.signature, room)
         for j, signature in enumerate(extra):
-            result_allowed[s, fk.N_CLASSES + j] = f"{signature}.result" in session._evidence
+            result_allowed[s, fk.N_CLASSES + j] = self._result_applicable(session, signature,
+                                                                          room)
         key_seq = {}
         for j, (msg_id, kind, request, (_, share)) in enumerate(pending):
             flags = fk.PL_SHARE_KIND if request.kind == KIND_SHARE else 0
@@ -263,16 +267,28 @@ class FollowedFlows:
         ints[s, fk.C_SEQ] = len(pending)
 
     @staticmethod
-    def _applicable(session, proto) -> bool:
-        """The session's _on_message adds no key for a line of this class: its method,
-        evidence and votes are there, and its direction already showed mining."""
-        if proto.method and proto.method[:64] not in session.methods:
-            return False
-        if proto.signature not in session._evidence or proto.variant not in session._variant_votes:
-            return False
+    def _applicable(session, proto, room) -> int:
+        """YES when the session's _on_message adds no key for a line of this class (its
+        method, evidence and votes are there, its direction already showed mining);
+        FIRST when only the method, evidence or direction is missing (publish adds them);
+        NO when a vote is (the votes' order sets the hash family)."""
+        if proto.variant not in session._variant_votes:
+            return fk.NO
         if proto.specific and proto.variant not in session._specific_votes:
-            return False
-        return proto.strength not in MINING_STRENGTHS or proto.direction in session._mining_dirs
+            return fk.NO
+        if ((not proto.method or proto.method[:64] in session.methods)
+                and proto.signature in session._evidence
+                and (proto.strength not in MINING_STRENGTHS
+                     or proto.direction in session._mining_dirs)):
+            return fk.YES
+        return fk.FIRST if room else fk.NO
+
+    @staticmethod
+    def _result_applicable(session, signature, room) -> int:
+        """YES when share results of requests with `signature` add no evidence kind."""
+        if f"{signature}.result" in session._evidence:
+            return fk.YES
+        return fk.FIRST if room else fk.NO
 
     # ------------------------------------------------------------ out
 
@@ -283,6 +299,7 @@ class FollowedFlows:
         ints, floats, _, _, class_n, result_n = self.state[:6]
         _, _, _, extra = self.held[s]
         session = tracked.session
+        self._add_first_keys(session, s, extra)
         session.shares_submitted = int(ints[s, fk.C_SUBMITTED])
         session.shares_accepted = int(ints[s, fk.C_ACCEPTED])
         session.shares_rejected = int(ints[s, fk.C_REJECTED])
@@ -311,11 +328,40 @@ class FollowedFlows:
             if proto.specific:
                 session._specific_votes[proto.variant] += n
         for kind in np.flatnonzero(result_n[s]).tolist():
-            signature = (PROTOTYPES[kind].signature if kind < fk.N_CLASSES
-                         else extra[kind - fk.N_CLASSES])
-            session._evidence[f"{signature}.result"]["count"] += int(result_n[s, kind])
+            session._evidence[self._result_signature(kind, extra)]["count"] += \
+                int(result_n[s, kind])
         class_n[s] = 0
         result_n[s] = 0
+
+    def _result_signature(self, kind, extra):
+        return (PROTOTYPES[kind].signature if kind < fk.N_CLASSES
+                else extra[kind - fk.N_CLASSES]) + ".result"
+
+    def _add_first_keys(self, session, s, extra):
+        """The keys the first lines of a class or share result added, in their order (as
+        _on_message and _on_reply add them; publish then adds the counts)."""
+        ints, new_keys = self.state[0], self.state[-1]
+        evidence = session._evidence
+        for result, index, frame, strong in new_keys[s, :ints[s, fk.C_NEW_KEYS]].tolist():
+            if result:
+                signature = self._result_signature(index, extra)
+                if signature not in evidence:
+                    evidence[signature] = {"signature": signature,
+                                           "strength": STRONG if strong else WEAK,
+                                           "kind": KIND_SHARE_RESULT, "direction": TOCLIENT,
+                                           "first_frame": frame, "count": 0}
+                continue
+            proto = PROTOTYPES[index]
+            if proto.method and proto.method[:64] not in session.methods:
+                session.methods[proto.method[:64]] = 0
+            if proto.signature not in evidence:
+                evidence[proto.signature] = {"signature": proto.signature,
+                                             "strength": proto.strength, "kind": proto.kind,
+                                             "direction": proto.direction,
+                                             "first_frame": frame, "count": 0}
+            if proto.strength in MINING_STRENGTHS:
+                session._mining_dirs.add(proto.direction)
+        ints[s, fk.C_NEW_KEYS] = 0
 
     def take_back(self, tracked) -> int:
         """Write the slot of `tracked` back into its session and free the slot; the
@@ -329,7 +375,7 @@ class FollowedFlows:
         self.free.append(s)
         self.returns += 1
         (ints, floats, _, _, _, _, pend, pend_f, ring_key, ring_len, _,
-         ring_setting, _, _, _, _, _, buffers) = self.state
+         ring_setting, _, _, _, _, _, buffers, _) = self.state
         session = tracked.session
         ints[s, fk.C_STATE] = fk.FREE
         ints[s, fk.C_FID] = -1

@@ -45,6 +45,7 @@ MAX_PENDING_REQUESTS = 1024
 MAX_JOB_TARGETS = 256
 MAX_WORKERS = 16
 MAX_EVENTS = 32
+MAX_EVIDENCE = 64            # kinds of evidence kept per flow
 MAX_DIFFICULTY_HISTORY = 64
 DEFAULT_MAX_HTTP_BYTES = 256 * 1024
 MEMO_LINE_BYTES = 160        # JSON lines this short are remembered with their parse ...
@@ -352,7 +353,7 @@ class MiningSession:
     def _add_evidence(self, signature, strength, kind, direction, frame_no):
         entry = self._evidence.get(signature)
         if entry is None:
-            if len(self._evidence) >= 64:
+            if len(self._evidence) >= MAX_EVIDENCE:
                 return
             self._evidence[signature] = {"signature": signature, "strength": strength,
                                          "kind": kind, "direction": direction,
