@@ -50,6 +50,9 @@ PROTOTYPES = {
 }
 CLASS_OF_SIGNATURE = {p.signature: cls for cls, p in PROTOTYPES.items()}
 EXTRA_RESULTS = fk.N_RESULT_KINDS - fk.N_CLASSES
+CLASSES = np.array(list(PROTOTYPES))
+# result kinds: each class's share results, then those of requests no class reads
+RESULT_KINDS = np.array(list(PROTOTYPES) + list(range(fk.N_CLASSES, fk.N_RESULT_KINDS)))
 
 
 def _ascii(text, limit):
@@ -163,108 +166,120 @@ class FollowedFlows:
         return True
 
     def _fill(self, s, tracked, settings, jobs, pending, extra):
+        """Write the session's state into slot s (rows built in Python, each array
+        written once: a numpy write costs more than the Python around it)."""
         (ints, floats, allowed, result_allowed, class_n, result_n, pend, pend_f, ring_key,
          ring_len, ring_hash, ring_setting, setting_hashes, workers, worker_len, algo,
          target, buffers, _) = self.state
         session = tracked.session
         tally = session.tally
-        ints[s] = 0
-        floats[s] = 0.0
-        class_n[s] = 0
-        result_n[s] = 0
-        ints[s, fk.C_FID] = tracked.flow_id
-        ints[s, fk.C_STATE] = fk.ACTIVE
+        row = [0] * fk.N_INTS
+        row[fk.C_FID], row[fk.C_STATE] = tracked.flow_id, fk.ACTIVE
         for d, name in enumerate(DIRECTIONS):
-            ints[s, fk.C_JSON + d] = session._dirs[name].mode == MODE_JSON
-            ints[s, fk.C_NEXT + d] = tracked.next_pos[d]
-            buffer = session._dirs[name].buffer
-            ints[s, fk.C_BUF + d] = len(buffer)
-            buffers[s, d, :len(buffer)] = np.frombuffer(bytes(buffer), np.uint8)
-        ints[s, fk.C_SUBMITTED] = session.shares_submitted
-        ints[s, fk.C_ACCEPTED] = session.shares_accepted
-        ints[s, fk.C_REJECTED] = session.shares_rejected
-        ints[s, fk.C_JOBS] = session.jobs
-        ints[s, fk.C_PAIRED] = session._paired
-        ints[s, fk.C_MAX_LINE] = session.max_line_bytes
-        floats[s, fk.F_EXPOSURE] = session._exposure
+            state = session._dirs[name]
+            row[fk.C_JSON + d] = state.mode == MODE_JSON
+            row[fk.C_NEXT + d] = tracked.next_pos[d]
+            row[fk.C_BUF + d] = len(state.buffer)
+            if state.buffer:
+                buffers[s, d, :len(state.buffer)] = np.frombuffer(bytes(state.buffer), np.uint8)
+        row[fk.C_SUBMITTED] = session.shares_submitted
+        row[fk.C_ACCEPTED] = session.shares_accepted
+        row[fk.C_REJECTED] = session.shares_rejected
+        row[fk.C_JOBS] = session.jobs
+        row[fk.C_PAIRED] = session._paired
+        row[fk.C_MAX_LINE] = session.max_line_bytes
         if session._exposure_ts is not None:
-            ints[s, fk.C_EXPOSURE_TS] = session._exposure_ts
-            ints[s, fk.C_HAS_EXPOSURE_TS] = 1
-        floats[s, fk.F_JOB_HASHES] = _nan_for_none(session._job_hashes)
-        ints[s, fk.C_T_ACCEPTED] = tally.accepted
-        ints[s, fk.C_T_WITH_EXPOSURE] = tally.with_exposure
-        floats[s, fk.F_T_HASHES] = tally.hashes
-        floats[s, fk.F_T_OPENER] = tally.opener_hashes
-        floats[s, fk.F_T_FIRST_EXPOSURE] = tally.first_exposure
-        floats[s, fk.F_T_LAST_EXPOSURE] = tally.last_exposure
+            row[fk.C_EXPOSURE_TS], row[fk.C_HAS_EXPOSURE_TS] = session._exposure_ts, 1
+        row[fk.C_T_ACCEPTED] = tally.accepted
+        row[fk.C_T_WITH_EXPOSURE] = tally.with_exposure
         if tally.first_ts_ns is not None:
-            ints[s, fk.C_T_FIRST_TS], ints[s, fk.C_T_HAS_FIRST] = tally.first_ts_ns, 1
+            row[fk.C_T_FIRST_TS], row[fk.C_T_HAS_FIRST] = tally.first_ts_ns, 1
         if tally.last_ts_ns is not None:
-            ints[s, fk.C_T_LAST_TS], ints[s, fk.C_T_HAS_LAST] = tally.last_ts_ns, 1
-        if session.reported_hashrate_hs is not None:
-            floats[s, fk.F_REPORTED] = session.reported_hashrate_hs
-            ints[s, fk.C_HAS_REPORTED] = 1
+            row[fk.C_T_LAST_TS], row[fk.C_T_HAS_LAST] = tally.last_ts_ns, 1
+        row[fk.C_HAS_REPORTED] = session.reported_hashrate_hs is not None
         raw = _ascii(session.algorithm, fk.KEY_BYTES)
-        ints[s, fk.C_ALGO_LEN] = -1 if raw is None else len(raw)
+        row[fk.C_ALGO_LEN] = -1 if raw is None else len(raw)
         if raw is not None:
             algo[s, :len(raw)] = np.frombuffer(raw, np.uint8)
         kind, value = _current_kind(session._current)
-        ints[s, fk.C_CURRENT] = kind
+        row[fk.C_CURRENT] = kind
         if kind == fk.CUR_DIFFICULTY:
-            ints[s, fk.C_DIFFICULTY] = value
+            row[fk.C_DIFFICULTY] = value
         elif value is not None:
-            ints[s, fk.C_TARGET_LEN] = len(value)
+            row[fk.C_TARGET_LEN] = len(value)
             target[s, :len(value)] = np.frombuffer(value, np.uint8)
-        ints[s, fk.C_WORKER_SET] = session.worker is not None
-        ints[s, fk.C_WORKERS] = len(session.workers)
+        row[fk.C_WORKER_SET] = session.worker is not None
+        row[fk.C_WORKERS] = len(session.workers)
         for j, name in enumerate(session.workers):
             raw = _ascii(name, fk.KEY_BYTES)
             worker_len[s, j] = -1 if raw is None else len(raw)
             if raw is not None:
                 workers[s, j, :len(raw)] = np.frombuffer(raw, np.uint8)
-        for j, setting in enumerate(settings):
-            setting_hashes[s, j] = _nan_for_none(session._hashes_of(setting))
-        ints[s, fk.C_RING_N] = len(jobs)
-        for j, (raw, index) in enumerate(jobs):
-            ring_key[s, j, :len(raw)] = np.frombuffer(raw, np.uint8)
-            ring_len[s, j] = len(raw)
-            ring_setting[s, j] = index
+        setting_hashes[s, :len(settings)] = [_nan_for_none(session._hashes_of(x))
+                                             for x in settings]
+        row[fk.C_RING_N] = len(jobs)
+        if jobs:
+            keys = [raw for raw, _ in jobs]
+            ring_key[s, :len(jobs)] = np.frombuffer(
+                b"".join(k.ljust(fk.KEY_BYTES, b"\0") for k in keys), np.uint8
+            ).reshape(len(jobs), fk.KEY_BYTES)
+            ring_len[s, :len(jobs)] = [len(k) for k in keys]
+            ring_setting[s, :len(jobs)] = [index for _, index in jobs]
+        row[fk.C_PENDING] = row[fk.C_SEQ] = len(pending)
+        ints[s] = row
+        frow = [0.0] * fk.N_FLOATS
+        frow[fk.F_EXPOSURE] = session._exposure
+        frow[fk.F_JOB_HASHES] = _nan_for_none(session._job_hashes)
+        frow[fk.F_T_HASHES], frow[fk.F_T_OPENER] = tally.hashes, tally.opener_hashes
+        frow[fk.F_T_FIRST_EXPOSURE] = tally.first_exposure
+        frow[fk.F_T_LAST_EXPOSURE] = tally.last_exposure
+        frow[fk.F_REPORTED] = _nan_for_none(session.reported_hashrate_hs)
+        floats[s] = frow
+        class_n[s] = 0
+        result_n[s] = 0
         fk.hash_ring(ints, ring_key, ring_len, ring_hash, s)
         # a first use may add an evidence kind: room for all of them, or none
         room = len(session._evidence) <= MAX_EVIDENCE - fk.NEW_KEYS
+        allowed[s, CLASSES] = [self._applicable(session, p, room) for p in PROTOTYPES.values()]
+        results = [self._result_applicable(session, p.signature, room)
+                   for p in PROTOTYPES.values()]
+        results += [self._result_applicable(session, x, room) for x in extra]
         result_allowed[s] = fk.NO
-        for cls, proto in PROTOTYPES.items():
-            allowed[s, cls] = self._applicable(session, proto, room)
-            result_allowed[s, cls] = self._result_applicable(session, proto.signature, room)
-        for j, signature in enumerate(extra):
-            result_allowed[s, fk.N_CLASSES + j] = self._result_applicable(session, signature,
-                                                                          room)
-        key_seq = {}
+        result_allowed[s, RESULT_KINDS[:len(results)]] = results
+        if pending:
+            self._fill_pending(s, session, pending, pend, pend_f)
+
+    @staticmethod
+    def _fill_pending(s, session, pending, pend, pend_f):
+        rows, floats, key_seq = [], [], {}
         for j, (msg_id, kind, request, (_, share)) in enumerate(pending):
             flags = fk.PL_SHARE_KIND if request.kind == KIND_SHARE else 0
             if request.strength in MINING_STRENGTHS:
                 flags |= fk.PL_MINING
+            ts, exposure, hashes = 0, 0.0, 0.0
             if share is not None:
                 flags |= fk.PL_HAS_SHARE
                 if share.exposure is not None:
                     flags |= fk.PL_HAS_EXPOSURE
-                    pend_f[s, j, fk.PF_EXPOSURE] = share.exposure
+                    exposure = share.exposure
                 if share.ts_ns is None:
                     flags |= fk.PL_TS_NONE
                 else:
-                    pend[s, j, fk.P_TS] = share.ts_ns
-                pend_f[s, j, fk.PF_HASHES] = _nan_for_none(session.share_hashes(share))
+                    ts = share.ts_ns
+                hashes = _nan_for_none(session.share_hashes(share))
+            row_id = 0
             if type(msg_id) is int and -2 ** 63 <= msg_id < 2 ** 63:
-                pend[s, j, fk.P_ID] = msg_id
+                row_id = msg_id
             else:                     # a string id: no line numba reads has one
                 flags |= fk.PL_FOREIGN_ID
-            pend[s, j, fk.P_SEQ] = j
-            pend[s, j, fk.P_KEY_SEQ] = key_seq.setdefault((type(msg_id), msg_id), j)
-            pend[s, j, fk.P_CLASS] = max(kind, 0)
-            pend[s, j, fk.P_FLAGS] = flags
-            pend[s, j, fk.P_OBJECT] = j
-        ints[s, fk.C_PENDING] = len(pending)
-        ints[s, fk.C_SEQ] = len(pending)
+            row = [0] * fk.N_PENDING_COLS
+            row[fk.P_ID], row[fk.P_SEQ], row[fk.P_CLASS] = row_id, j, max(kind, 0)
+            row[fk.P_KEY_SEQ] = key_seq.setdefault((type(msg_id), msg_id), j)
+            row[fk.P_FLAGS], row[fk.P_TS], row[fk.P_OBJECT] = flags, ts, j
+            rows.append(row)
+            floats.append((exposure, hashes))
+        pend[s, :len(rows)] = rows
+        pend_f[s, :len(rows)] = floats
 
     @staticmethod
     def _applicable(session, proto, room) -> int:
@@ -300,26 +315,27 @@ class FollowedFlows:
         _, _, _, extra = self.held[s]
         session = tracked.session
         self._add_first_keys(session, s, extra)
-        session.shares_submitted = int(ints[s, fk.C_SUBMITTED])
-        session.shares_accepted = int(ints[s, fk.C_ACCEPTED])
-        session.shares_rejected = int(ints[s, fk.C_REJECTED])
-        session.jobs = int(ints[s, fk.C_JOBS])
-        session._paired = bool(ints[s, fk.C_PAIRED])
-        if ints[s, fk.C_HAS_REPORTED]:
-            session.reported_hashrate_hs = float(floats[s, fk.F_REPORTED])
+        row, frow = ints[s].tolist(), floats[s].tolist()
+        session.shares_submitted = row[fk.C_SUBMITTED]
+        session.shares_accepted = row[fk.C_ACCEPTED]
+        session.shares_rejected = row[fk.C_REJECTED]
+        session.jobs = row[fk.C_JOBS]
+        session._paired = bool(row[fk.C_PAIRED])
+        if row[fk.C_HAS_REPORTED]:
+            session.reported_hashrate_hs = frow[fk.F_REPORTED]
         tally = session.tally
-        tally.accepted = int(ints[s, fk.C_T_ACCEPTED])
-        tally.with_exposure = int(ints[s, fk.C_T_WITH_EXPOSURE])
-        tally.hashes = float(floats[s, fk.F_T_HASHES])
-        tally.opener_hashes = float(floats[s, fk.F_T_OPENER])
-        tally.first_exposure = float(floats[s, fk.F_T_FIRST_EXPOSURE])
-        tally.last_exposure = float(floats[s, fk.F_T_LAST_EXPOSURE])
-        if ints[s, fk.C_T_HAS_FIRST]:
-            tally.first_ts_ns = int(ints[s, fk.C_T_FIRST_TS])
-        if ints[s, fk.C_T_HAS_LAST]:
-            tally.last_ts_ns = int(ints[s, fk.C_T_LAST_TS])
-        for cls in np.flatnonzero(class_n[s]).tolist():       # counts added since the last
-            n = int(class_n[s, cls])                           # publish, then cleared
+        tally.accepted = row[fk.C_T_ACCEPTED]
+        tally.with_exposure = row[fk.C_T_WITH_EXPOSURE]
+        tally.hashes, tally.opener_hashes = frow[fk.F_T_HASHES], frow[fk.F_T_OPENER]
+        tally.first_exposure = frow[fk.F_T_FIRST_EXPOSURE]
+        tally.last_exposure = frow[fk.F_T_LAST_EXPOSURE]
+        if row[fk.C_T_HAS_FIRST]:
+            tally.first_ts_ns = row[fk.C_T_FIRST_TS]
+        if row[fk.C_T_HAS_LAST]:
+            tally.last_ts_ns = row[fk.C_T_LAST_TS]
+        for cls, n in enumerate(class_n[s].tolist()):  # counts added since the last
+            if not n:                                  # publish, then cleared
+                continue
             proto = PROTOTYPES[cls]
             if proto.method:
                 session.methods[proto.method[:64]] += n
@@ -327,9 +343,9 @@ class FollowedFlows:
             session._variant_votes[proto.variant] += n
             if proto.specific:
                 session._specific_votes[proto.variant] += n
-        for kind in np.flatnonzero(result_n[s]).tolist():
-            session._evidence[self._result_signature(kind, extra)]["count"] += \
-                int(result_n[s, kind])
+        for kind, n in enumerate(result_n[s].tolist()):
+            if n:
+                session._evidence[self._result_signature(kind, extra)]["count"] += n
         class_n[s] = 0
         result_n[s] = 0
 
@@ -377,48 +393,50 @@ class FollowedFlows:
         (ints, floats, _, _, _, _, pend, pend_f, ring_key, ring_len, _,
          ring_setting, _, _, _, _, _, buffers, _) = self.state
         session = tracked.session
+        row = ints[s].tolist()
         ints[s, fk.C_STATE] = fk.FREE
         ints[s, fk.C_FID] = -1
         for d, name in enumerate(DIRECTIONS):
             state = session._dirs[name]
-            fed = int(ints[s, fk.C_FED + d])
-            tracked.next_pos[d] = int(ints[s, fk.C_NEXT + d])
+            fed = row[fk.C_FED + d]
+            tracked.next_pos[d] = row[fk.C_NEXT + d]
             tracked.bytes_fed[d] += fed
             state.bytes_seen += fed
-            state.buffer = bytearray(buffers[s, d, :ints[s, fk.C_BUF + d]].tobytes())
+            state.buffer = bytearray(buffers[s, d, :row[fk.C_BUF + d]].tobytes())
         session._exposure = float(floats[s, fk.F_EXPOSURE])
-        if ints[s, fk.C_HAS_EXPOSURE_TS]:
-            session._exposure_ts = int(ints[s, fk.C_EXPOSURE_TS])
+        if row[fk.C_HAS_EXPOSURE_TS]:
+            session._exposure_ts = row[fk.C_EXPOSURE_TS]
         session._job_hashes = _none_for_nan(float(floats[s, fk.F_JOB_HASHES]))
-        head, n = int(ints[s, fk.C_RING_HEAD]), int(ints[s, fk.C_RING_N])
-        job_targets = {}
-        for j in range(n):
-            at = (head + j) % fk.RING
-            key = ring_key[s, at, :ring_len[s, at]].tobytes().decode("ascii")
-            job_targets[key] = settings[ring_setting[s, at]]
-        session._job_targets = job_targets
-        self._pending_back(session, s, ints, pend, pend_f, pairs, settings)
-        return int(ints[s, fk.C_LINES])
+        head, n = row[fk.C_RING_HEAD], row[fk.C_RING_N]
+        at = [(head + j) % fk.RING for j in range(n)]
+        keys = ring_key[s, at].tobytes()
+        session._job_targets = {
+            keys[j * fk.KEY_BYTES:j * fk.KEY_BYTES + length].decode("ascii"): settings[index]
+            for j, (length, index) in enumerate(zip(ring_len[s, at].tolist(),
+                                                    ring_setting[s, at].tolist()))}
+        if row[fk.C_PENDING] or session._pending:
+            self._pending_back(session, pend[s, :row[fk.C_PENDING]].tolist(),
+                               pend_f[s, :row[fk.C_PENDING]].tolist(), pairs, settings)
+        return row[fk.C_LINES]
 
     @staticmethod
-    def _pending_back(session, s, ints, pend, pend_f, pairs, settings):
-        """The session's pending dict, keys in the order their queues began."""
-        rows = pend[s, :int(ints[s, fk.C_PENDING])]
-        order = sorted(range(len(rows)), key=lambda j: (rows[j, fk.P_KEY_SEQ], rows[j, fk.P_SEQ]))
+    def _pending_back(session, rows, floats, pairs, settings):
+        """The session's pending dict from the rows (lists) of its slot, keys in the
+        order their queues began."""
+        order = sorted(range(len(rows)), key=lambda j: (rows[j][fk.P_KEY_SEQ], rows[j][fk.P_SEQ]))
         pending = {}
         for j in order:
-            msg_id, obj = int(rows[j, fk.P_ID]), int(rows[j, fk.P_OBJECT])
+            row = rows[j]
+            msg_id, obj = row[fk.P_ID], row[fk.P_OBJECT]
             if obj >= 0:
                 msg_id, pair = pairs[obj]
             else:                 # a request read here: its class's prototype stands for
-                flags = int(rows[j, fk.P_FLAGS])   # it (the session reads only the kind,
+                flags = row[fk.P_FLAGS]            # it (the session reads only the kind,
                 share = None                       # strength, signature and method)
                 if flags & fk.PL_HAS_SHARE:
-                    exposure = float(pend_f[s, j, fk.PF_EXPOSURE]) \
-                        if flags & fk.PL_HAS_EXPOSURE else None
-                    share = _Share(int(rows[j, fk.P_TS]), *settings[rows[j, fk.P_SETTING]],
-                                   exposure)
-                pair = [PROTOTYPES[int(rows[j, fk.P_CLASS])], share]
+                    exposure = floats[j][fk.PF_EXPOSURE] if flags & fk.PL_HAS_EXPOSURE else None
+                    share = _Share(row[fk.P_TS], *settings[row[fk.P_SETTING]], exposure)
+                pair = [PROTOTYPES[row[fk.P_CLASS]], share]
             pending.setdefault(msg_id, deque()).append(pair)
         session._pending = pending
         session._pending_count = len(order)
