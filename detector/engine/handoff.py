@@ -8,6 +8,9 @@ mining. Nothing here runs per packet of ordinary flows.
 
 Lifecycle (nfstream's names): on_match (a signature fired: new session),
 on_update (more bytes), on_expire (the flow ended: its tracked state, if any).
+Once a flow is mining, `followed` (protocols/followed.py) applies its usual
+lines in numba before this loop sees its events; a line it cannot apply hands
+the flow back to its session (`_on_data`), and reports publish its state first.
 
 Rare events feed `flow_intel`: EV_HELLO (the ClientHello record of a flow that
 opened with a TLS handshake, with where its server name is), EV_PEEK (the

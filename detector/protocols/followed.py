@@ -21,6 +21,7 @@ from collections import deque
 
 import numpy as np
 
+from ..engine.inspect import EVENT_DTYPE
 from . import ethproxy, stratum_v1, xmrig, zcash
 from . import follow_kernel as fk
 from .http_mining import METHOD_SUBMITBLOCK
@@ -95,7 +96,8 @@ class FollowedFlows:
         self.slot_of_row = np.full(max(1, table_rows), -1, np.int32)
         self.scratch = np.zeros(FIELDS + 4 * MAX_KEYS + 5 * MAX_KIDS, np.int64)
         self.free = list(range(slots - 1, -1, -1))
-        self.held = {}                 # slot -> (pending pairs from Python, settings, extra)
+        self.held = {}                 # slot -> (TrackedFlow, its pending (id, pair)s from
+                                       # Python, settings by index, extra result signatures)
         self.lines = 0                 # lines applied here
         self.returns = 0               # flows handed back
 
@@ -112,7 +114,6 @@ class FollowedFlows:
 
     def warm_up(self):
         """Load follow_batch (compiled once, then from the cache)."""
-        from ..engine.inspect import EVENT_DTYPE
         self.run(np.zeros(0, EVENT_DTYPE), np.zeros(0, np.uint8))
 
     # ------------------------------------------------------------ in

@@ -3,11 +3,12 @@
 Once a flow is mining, most of its lines are a handful of shapes: shares
 (Bitcoin-family and ZIP 301 ``mining.submit``, xmrig ``submit``), jobs
 (Bitcoin-family and ZIP 301 ``mining.notify``, xmrig ``job``, eth-proxy work),
-``mining.set_difficulty``, eth-proxy polls and hashrate reports, and the
-pool's plain replies. Decoding each with ``json`` and
-trying the dialect parsers on it is most of what following a flow costs in
-Python (a Zcash share is 2.8 kB of JSON); this is also the reading a follower
-in the engine itself needs.
+``mining.set_difficulty``, eth-proxy polls, shares (``eth_submitWork``) and
+hashrate reports, and the pool's plain replies. Decoding each with ``json``
+and trying the dialect parsers on it is most of what reading a flow costs in
+Python (a Zcash share is 2.8 kB of JSON). follow_kernel applies this reading
+to detected flows' sessions in numba; :func:`read` gives it to the Python
+session.
 
 :func:`read_line` checks, in one pass over the bytes, that a line is JSON that
 ``jsonrpc.decode_json`` decodes to an object (STRING_BYTES says which text it

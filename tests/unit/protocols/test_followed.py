@@ -20,7 +20,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from detector.engine import handoff
+from detector.pipeline import EngineOptions
 from detector.protocols import follow_kernel as fk
+from detector.scan_command import load_detectors, scan_capture
 from detector.protocols.message import TOSERVER
 from tests.corpus import corpus_dir
 
@@ -88,3 +91,26 @@ def test_a_pool_side_that_starts_late(dialect):
 def test_corpus_sessions_end_the_same(name):
     for k, transcript in enumerate(transcripts(corpus_dir() / name)):
         both_ways(transcript.chunks, k, max_batch=8)
+
+
+def _scan_hits(path, slots, monkeypatch):
+    """Every hit record a scan writes (detected, updated, ended), in small batches so
+    that flows are handed to numba, published and taken back between them."""
+    monkeypatch.setattr(handoff, "FOLLOWED_SLOTS", slots)
+    options = EngineOptions(batch_records=64, active_timeout_s=30.0)
+    hits = []
+    scan_capture(path, load_detectors(), options, sink=hits.append)
+    return hits
+
+
+@pytest.mark.parametrize("name", TRUTH_FILES)
+def test_scans_write_the_same_hits(name, monkeypatch):
+    """Through the engine: the hits of a scan, active-timeout records included."""
+    path = corpus_dir() / name
+    followed = []
+    real = handoff.FollowedFlows.run
+    monkeypatch.setattr(handoff.FollowedFlows, "run",
+                        lambda self, *a: followed.append(self) or real(self, *a))
+    with_numba = _scan_hits(path, 256, monkeypatch)
+    assert with_numba and followed
+    assert with_numba == _scan_hits(path, 0, monkeypatch)
