@@ -17,7 +17,7 @@ table, a line longer than the buffers, bytes out of stream order) stops the
 flow *before* that line: `resume` tells Python where the flow's bytes must be
 fed from, once ``FollowedFlows.take_back`` has written the state back into the
 session. The Python session stays the reference; tests/unit/protocols/
-test_followed.py holds the two to the same ``to_dict`` and hashrate.
+test_followed.py holds the two to the same reports and internal state.
 """
 
 from __future__ import annotations

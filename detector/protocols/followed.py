@@ -6,8 +6,9 @@ can change (counters, pending requests, job ids, exposure, the share tally)
 into a free slot, with the facts those lines are checked against (workers,
 algorithm, the setting in force, which evidence kinds and votes exist).
 :meth:`FollowedFlows.take_back` writes the slot back into the session, which
-then reads on as if it had read every line itself. Only JSON-framed flows
-with nothing out of stream order are handed over. This module reads the
+then reads on as if it had read every line itself. Only flows framed as JSON
+lines (a side that has said nothing yet is stopped at its first bytes) with
+nothing held out of stream order are handed over. This module reads the
 session's private state on purpose: it is the session's other half.
 
 A session's ``first_bytes`` only matter to a flow in no known framing
