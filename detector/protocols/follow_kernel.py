@@ -65,11 +65,10 @@ C_DIFFICULTY = 29            # CUR_DIFFICULTY: its (integral) value
 C_WORKER_SET = 30            # the session has a worker
 C_WORKERS = 31               # known workers held in `workers`
 C_MAX_LINE = 32
-C_WHY = 33                   # WHY_* of the last return
-C_LINES = 34                 # lines applied
-C_JSON = 35                  # + direction: framed as JSON lines (else: nothing seen yet)
-C_NEW_KEYS = 37              # entries in `new_keys`
-N_INTS = 38
+C_LINES = 33                 # lines applied
+C_JSON = 34                  # + direction: framed as JSON lines (else: nothing seen yet)
+C_NEW_KEYS = 36              # entries in `new_keys`
+N_INTS = 37
 
 # float64 columns of `floats` (NaN stands for None)
 F_EXPOSURE, F_JOB_HASHES, F_T_HASHES, F_T_OPENER = 0, 1, 2, 3
@@ -101,9 +100,6 @@ NO, YES, FIRST = 0, 1, 2     # FIRST: applicable, and its first line adds the se
 NK_RESULT, NK_INDEX, NK_FRAME, NK_STRONG = range(4)
 NEW_KEYS = N_CLASSES + N_RESULT_KINDS
 
-# why a flow went back to Python
-WHY_NONE, WHY_LINE, WHY_STATE, WHY_ORDER, WHY_LONG, WHY_TAKEN = 0, 1, 2, 3, 4, 5
-
 # resume[] values besides an offset into the event's bytes
 NOT_FOLLOWED = -2
 CONSUMED = -1
@@ -113,7 +109,6 @@ JOBS = (STRATUM_NOTIFY, ZCASH_NOTIFY, XMRIG_JOB, ETHPROXY_WORK)
 _OK = np.frombuffer(b"ok", np.uint8)
 EQUIHASH = np.frombuffer(b"equihash", np.uint8)
 ETHASH = np.frombuffer(b"ethash", np.uint8)
-MAX_TEXT_CHARS = 256         # message.MAX_TEXT_CHARS: longer text is cut, so not compared
 ETHPROXY_JOB_ID = 18         # ethproxy.work_message: job_id = header[:18]
 
 
@@ -290,7 +285,7 @@ def _reply_ok(b, fields):
         if c == 0x6E:          # null
             return -1
         return 1               # a number
-    if kind < 0 or kind == 0:  # no result
+    if kind <= 0:              # no result
         return -1
     return 1                   # a string or an integer
 
@@ -517,14 +512,9 @@ def follow_batch(events, arena, slot_of_row, resume, scratch, ints, floats, allo
             resume[e] = 0
             continue
         d = np.int64(ev["direction"])
-        if not ints[s, C_JSON + d]:        # its first bytes: Python finds their framing
+        # a side's first bytes (Python finds their framing) or bytes out of stream order
+        if not ints[s, C_JSON + d] or ev["stream_pos"] != ints[s, C_NEXT + d]:
             ints[s, C_STATE] = RETURNED
-            ints[s, C_WHY] = WHY_STATE
-            resume[e] = 0
-            continue
-        if ev["stream_pos"] != ints[s, C_NEXT + d]:
-            ints[s, C_STATE] = RETURNED
-            ints[s, C_WHY] = WHY_ORDER
             resume[e] = 0
             continue
         start, end = ev["arena_off"], ev["arena_off"] + ev["length"]
@@ -540,7 +530,6 @@ def follow_batch(events, arena, slot_of_row, resume, scratch, ints, floats, allo
             if nl == end:                  # an unfinished line: keep it
                 if held + end - at > min(BUFFER_BYTES, max_line):
                     stop = at
-                    ints[s, C_WHY] = WHY_LONG
                     break
                 buf[held:held + end - at] = arena[at:end]
                 ints[s, C_BUF + d] = held + end - at
@@ -549,7 +538,6 @@ def follow_batch(events, arena, slot_of_row, resume, scratch, ints, floats, allo
             if held:
                 if held + nl - at > BUFFER_BYTES:
                     stop = at
-                    ints[s, C_WHY] = WHY_LONG
                     break
                 buf[held:held + nl - at] = arena[at:nl]
                 line = buf[:held + nl - at]
@@ -564,14 +552,12 @@ def follow_batch(events, arena, slot_of_row, resume, scratch, ints, floats, allo
                 continue
             if n > max_line:
                 stop = at
-                ints[s, C_WHY] = WHY_LONG
                 break
             if not _apply_line(line, d, ev["ts_ns"], ev["frame"], s, scratch, ints, floats,
                                allowed, result_allowed, class_n, result_n, pending,
                                pending_f, ring_key, ring_len, ring_hash, ring_setting,
                                setting_hashes, workers, worker_len, algo, target, new_keys):
                 stop = at
-                ints[s, C_WHY] = WHY_LINE
                 break
             lines += 1
             ints[s, C_BUF + d] = 0
