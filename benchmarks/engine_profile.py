@@ -61,7 +61,7 @@ CENSUS_NAMES = ("new flow", "matching", "candidate", "off", "tls", "placed bytes
 
 
 @njit(cache=False)
-def census_inspect(rows, pkts, buf, ts_ns, first_record, fop, fids, start, stop, insp_fid,
+def census_inspect(pkts, buf, ts_ns, first_record, fop, fids, sides, start, stop, insp_fid,
                    insp_state, streams, head, segs, hits, fired, peek, slot_of, free_slots,
                    imeta, goto,
                    byte_class, class_shift, start_pairs, phase_start, tail_map, tail_from,
@@ -76,7 +76,7 @@ def census_inspect(rows, pkts, buf, ts_ns, first_record, fop, fids, start, stop,
         if row >= 0 and bare_ack(p):
             out[C_NO_PAYLOAD] += 1           # skipped before its row is read
             s = -1
-        elif row >= 0 and rows[row]["flow_id"] == fids[i]:
+        elif row >= 0:
             if insp_fid[row] != fids[i]:
                 out[C_NEW] += 1
             s = insp_state[row]
@@ -84,11 +84,7 @@ def census_inspect(rows, pkts, buf, ts_ns, first_record, fop, fids, start, stop,
                 s = INSPECT_MATCHING if p["proto"] == 6 else INSPECT_OFF
             if p["proto"] != 6:
                 out[C_UDP] += 1
-            f = rows[row]
-            d = 0
-            if not (f["client_hi"] == p["src_hi"] and f["client_lo"] == p["src_lo"]
-                    and f["client_port"] == p["sport"]):
-                d = 1
+            d = np.int64(sides[i])
             before = streams[row, d, S_CONTIG] if insp_fid[row] == fids[i] else 0
             if s == INSPECT_MATCHING:
                 out[C_MATCHING] += 1
@@ -104,8 +100,8 @@ def census_inspect(rows, pkts, buf, ts_ns, first_record, fop, fids, start, stop,
                     out[C_PLACED] += p["payload_caplen"]
         else:
             s = -1
-        r = inspect_batch(rows, pkts[:i + 1], buf, ts_ns, first_record, fop[:i + 1],
-                          fids[:i + 1], i, insp_fid, insp_state, streams, head, segs, hits,
+        r = inspect_batch(pkts[:i + 1], buf, ts_ns, first_record, fop[:i + 1],
+                          fids[:i + 1], sides[:i + 1], i, insp_fid, insp_state, streams, head, segs, hits,
                           fired, peek, slot_of, free_slots, imeta, goto, byte_class,
                           class_shift, start_pairs, phase_start, tail_map, tail_from,
                           out_start, out_pattern, pat_info, first_out_state, sig_pat_start,
@@ -150,6 +146,7 @@ def run_once(path, options, matcher, k_bytes, with_census):
     pkts_all = np.zeros(options.batch_records, PACKET_DTYPE)
     fop_all = np.zeros(options.batch_records, np.int32)
     fid_all = np.zeros(options.batch_records, np.int64)
+    side_all = np.zeros(options.batch_records, np.uint8)
     insp = Inspector(matcher, options.max_flows, k_bytes) if matcher is not None else None
     cen = np.zeros(C_SIZE, np.int64) if with_census and insp is not None else None
     total = 0
@@ -164,7 +161,7 @@ def run_once(path, options, matcher, k_bytes, with_census):
                 break
             n = len(batch)
             total += n
-            pkts, fop, fids = pkts_all[:n], fop_all[:n], fid_all[:n]
+            pkts, fop, fids, sides = pkts_all[:n], fop_all[:n], fid_all[:n], side_all[:n]
             batch.buf = readonly(batch.buf)
             t0, f0 = time.perf_counter(), faults()
             decode_batch(batch.buf, batch.offset, batch.caplen, batch.linktype, pkts)
@@ -173,20 +170,21 @@ def run_once(path, options, matcher, k_bytes, with_census):
             while i < n:
                 t0, f0 = time.perf_counter(), faults()
                 j = update_flows(*table, pkts, batch.ts_ns, batch.wirelen, batch.first_record,
-                                 i, out, fop, fids)
+                                 i, out, fop, fids, sides)
                 clock.add("update_flows", t0, f0)
                 if insp is not None:
                     k = i
                     while k < j:
                         t0, f0 = time.perf_counter(), faults()
                         if cen is not None:
-                            k = census_inspect(table[0], pkts, batch.buf, batch.ts_ns,
-                                               batch.first_record, fop, fids, k, j,
+                            k = census_inspect(pkts, batch.buf, batch.ts_ns,
+                                               batch.first_record, fop, fids, sides, k, j,
                                                *insp.state, *insp.tables, *insp.dns_skip,
                                                insp.events, insp.arena, k_bytes, cen)
                         else:
-                            k = inspect_batch(table[0], pkts[:j], batch.buf, batch.ts_ns,
-                                              batch.first_record, fop[:j], fids[:j], k,
+                            k = inspect_batch(pkts[:j], batch.buf, batch.ts_ns,
+                                              batch.first_record, fop[:j], fids[:j],
+                                              sides[:j], k,
                                               *insp.state, *insp.tables, *insp.dns_skip,
                                               insp.events, insp.arena)
                         clock.add("inspect", t0, f0)
@@ -216,14 +214,15 @@ def warm(options, matcher, k_bytes, path):
     table = new_flow_table(small.max_flows)
     fop = np.zeros(len(batch), np.int32)
     fids = np.zeros(len(batch), np.int64)
+    sides = np.zeros(len(batch), np.uint8)
     out = np.zeros(OUT_ROWS, FLOW_DTYPE)
-    update_flows(*table, pkts, batch.ts_ns, batch.wirelen, 0, 0, out, fop, fids)
+    update_flows(*table, pkts, batch.ts_ns, batch.wirelen, 0, 0, out, fop, fids, sides)
     if matcher is not None:
         insp = Inspector(matcher, small.max_flows, k_bytes)
-        inspect_batch(table[0], pkts, readonly(batch.buf), batch.ts_ns, 0, fop, fids, 0,
+        inspect_batch(pkts, readonly(batch.buf), batch.ts_ns, 0, fop, fids, sides, 0,
                       *insp.state, *insp.tables, *insp.dns_skip, insp.events,
                       insp.arena)
-        census_inspect(table[0], pkts, readonly(batch.buf), batch.ts_ns, 0, fop, fids, 0,
+        census_inspect(pkts, readonly(batch.buf), batch.ts_ns, 0, fop, fids, sides, 0,
                        len(pkts), *insp.state, *insp.tables, *insp.dns_skip, insp.events,
                        insp.arena, k_bytes, np.zeros(C_SIZE, np.int64))
 

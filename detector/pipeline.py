@@ -113,6 +113,7 @@ class FlowEngine:
         self.pkts = np.zeros(options.batch_records, PACKET_DTYPE)
         self.flow_of_packet = np.zeros(options.batch_records, np.int32)
         self.fid_of_packet = np.zeros(options.batch_records, np.int64)
+        self.side_of_packet = np.zeros(options.batch_records, np.uint8)
         self.status_counts = np.zeros(len(DECODE_REASONS), np.int64)
         self.anomaly_counts = np.zeros(len(L4_ANOMALIES), np.int64)
 
@@ -127,6 +128,7 @@ class FlowEngine:
             self.pkts = np.zeros(n, PACKET_DTYPE)
             self.flow_of_packet = np.zeros(n, np.int32)
             self.fid_of_packet = np.zeros(n, np.int64)
+            self.side_of_packet = np.zeros(n, np.uint8)
         pkts = self.pkts[:n]
         batch.buf = readonly(batch.buf)
         decode_batch(batch.buf, batch.offset, batch.caplen, batch.linktype, pkts)
@@ -136,13 +138,14 @@ class FlowEngine:
             :len(L4_ANOMALIES)]
         fop = self.flow_of_packet[:n]
         fids = self.fid_of_packet[:n]
+        sides = self.side_of_packet[:n]
         i = 0
         while True:
             j = update_flows(*self.table, pkts, batch.ts_ns, batch.wirelen,
-                             batch.first_record, i, self.out, fop, fids)
+                             batch.first_record, i, self.out, fop, fids, sides)
             ended = self._take_out()
             if self.inspector is not None:
-                self.inspector.inspect(self.table[0], pkts, batch, fop, fids, i, j)
+                self.inspector.inspect(self.table[0], pkts, batch, fop, fids, sides, i, j)
             if ended is not None:
                 yield ended
             i = j

@@ -89,7 +89,7 @@ class CaptureScan:
     def _attach(self, engine):
         self.engine = engine
         self.rows = engine.table[0]
-        self.inspector.warm_up(self.rows)
+        self.inspector.warm_up()
         members(np.zeros(1, np.int64), (0,))        # its kernel too, before timing starts
 
     def _use_intel(self, detectors):
@@ -115,7 +115,7 @@ class CaptureScan:
         self._use_intel(detectors)
         if self.engine is not None:
             self.engine.inspector = self.inspector
-            self.inspector.warm_up(self.rows)
+            self.inspector.warm_up()
 
     def report_detected(self):
         """Write a 'detected' hit for each flow recognised since the last call."""

@@ -453,7 +453,7 @@ def packet_hash(p):
 @kernel
 def update_flows(rows, index, lru_prev, lru_next, free_rows, frag, meta, sync,
                  pkts, ts_ns, wirelen, first_record, start, out, flow_of_packet,
-                 fid_of_packet):
+                 fid_of_packet, side_of_packet):
     """Fold decoded packets pkts[start:] into the table.
 
     Parameters
@@ -469,6 +469,8 @@ def update_flows(rows, index, lru_prev, lru_next, free_rows, frag, meta, sync,
                     EMPTY for packets that joined no flow
     fid_of_packet   int64[n]: flow_id of that flow (a row may be reused later in
                     the batch; the pair tells which flow a packet belonged to)
+    side_of_packet  uint8[n]: 0 when the packet came from the flow's client, 1 from its
+                    server (inspection reads these three instead of the rows)
 
     Returns
     -------
@@ -599,6 +601,7 @@ def update_flows(rows, index, lru_prev, lru_next, free_rows, frag, meta, sync,
         meta[META_PACKETS] += 1
         flow_of_packet[i] = row
         fid_of_packet[i] = f["flow_id"]
+        side_of_packet[i] = 0 if from_client else 1
     return n
 
 

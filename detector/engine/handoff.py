@@ -34,7 +34,7 @@ from ..sinks.flow_records import AddressCache
 from .dtypes import PACKET_DTYPE
 from .inspect import (EV_DATA, EV_DNS, EV_FIRED, EV_HEAD, EV_HELLO, EV_PEEK, EVENT_DTYPE,
                       IM_ARENA, IM_CANDIDATES, IM_DNS, IM_DNS_SKIPPED, IM_EVENTS, IM_EXCLUDED,
-                      IM_GAPS, IM_LOST, IM_PEEKS, IM_SLOTS_FREE, IM_SLOTS_FRESH,
+                      IM_GAPS, IM_PEEKS, IM_SLOTS_FREE, IM_SLOTS_FRESH,
                       INSPECT_CANDIDATE, INSPECT_MATCHING, INSPECT_OFF, INSPECT_TLS, PEEK_OFF,
                       inspect_batch, new_inspector)
 
@@ -330,27 +330,29 @@ class Inspector:
         """The kernel's arguments for the DNS questions rejected so far (DnsSkipSet)."""
         return self.handoff.dns.skip.arrays
 
-    def inspect(self, rows, pkts, batch, flow_of_packet, fid_of_packet, start, stop):
+    def inspect(self, rows, pkts, batch, flow_of_packet, fid_of_packet, side_of_packet, start,
+                stop):
         """Inspect packets [start, stop) of a batch already folded into `rows`."""
         i = start
         while i < stop:
-            i = inspect_batch(rows, pkts[:stop], batch.buf, batch.ts_ns, batch.first_record,
-                              flow_of_packet[:stop], fid_of_packet[:stop], i, *self.state,
+            i = inspect_batch(pkts[:stop], batch.buf, batch.ts_ns, batch.first_record,
+                              flow_of_packet[:stop], fid_of_packet[:stop],
+                              side_of_packet[:stop], i, *self.state,
                               *self.tables, *self.dns_skip, self.events, self.arena)
             n = self.meta[IM_EVENTS]
             if n:
                 self.handoff.on_events(self.events[:n], self.arena[:self.meta[IM_ARENA]], rows)
 
-    def warm_up(self, rows):
+    def warm_up(self):
         """Load the inspection kernel and the slow path's line reader (compiled once,
         then from the cache) on empty input."""
         steady.warm_up()
         self.handoff.followed.warm_up()
         empty = np.zeros(0, np.uint8)
         empty.flags.writeable = False
-        inspect_batch(rows, np.zeros(0, PACKET_DTYPE), empty, np.zeros(0, np.int64), 0,
-                      np.zeros(0, np.int32), np.zeros(0, np.int64), 0, *self.state,
-                      *self.tables, *self.dns_skip, self.events, self.arena)
+        inspect_batch(np.zeros(0, PACKET_DTYPE), empty, np.zeros(0, np.int64), 0,
+                      np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0, np.uint8), 0,
+                      *self.state, *self.tables, *self.dns_skip, self.events, self.arena)
 
     def with_matcher(self, matcher):
         """An Inspector for new signatures that carries this one's flows over.
@@ -396,6 +398,6 @@ class Inspector:
     def counters(self):
         meta = self.meta
         return {"candidates": int(meta[IM_CANDIDATES]), "inspect_gaps": int(meta[IM_GAPS]),
-                "inspect_lost": int(meta[IM_LOST]), "encrypted_skipped": int(meta[IM_EXCLUDED]),
+                "encrypted_skipped": int(meta[IM_EXCLUDED]),
                 "peeks": int(meta[IM_PEEKS]), "dns_answers": int(meta[IM_DNS]),
                 "dns_skipped": int(meta[IM_DNS_SKIPPED])}

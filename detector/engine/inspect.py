@@ -86,15 +86,14 @@ HEAD_SEGMENTS = 16   # packets of a head whose frame and time are remembered; by
 IM_EVENTS = 0     # events written by the last call
 IM_ARENA = 1      # arena bytes used by the last call
 IM_GAPS = 2       # segments beyond the one pending range, dropped from inspection
-IM_LOST = 3       # payload packets whose flow had already ended in the same batch
-IM_CANDIDATES = 4  # flows that became candidates
-IM_EXCLUDED = 5   # flows whose stream opens with TLS or SSH (no cleartext mining inside)
-IM_PEEKS = 6      # EV_HELLO and EV_PEEK events written (TLS ClientHellos, proxy requests)
-IM_DNS = 7        # EV_DNS events written (DNS answers)
-IM_SLOTS_FREE = 8   # head slots given back, on the free_slots stack
-IM_SLOTS_FRESH = 9  # head slots taken at least once (the next never-used one)
-IM_DNS_SKIPPED = 10  # DNS answers dropped here: their question was rejected before (dns_skip)
-IM_SIZE = 11
+IM_CANDIDATES = 3  # flows that became candidates
+IM_EXCLUDED = 4   # flows whose stream opens with TLS or SSH (no cleartext mining inside)
+IM_PEEKS = 5      # EV_HELLO and EV_PEEK events written (TLS ClientHellos, proxy requests)
+IM_DNS = 6        # EV_DNS events written (DNS answers)
+IM_SLOTS_FREE = 7   # head slots given back, on the free_slots stack
+IM_SLOTS_FRESH = 8  # head slots taken at least once (the next never-used one)
+IM_DNS_SKIPPED = 9  # DNS answers dropped here: their question was rejected before (dns_skip)
+IM_SIZE = 10
 
 TCP_SYN = 0x02
 PROTO_TCP = 6
@@ -378,8 +377,8 @@ def take_hello(events, arena, imeta, fid, row, head_row, contig, k_bytes, frame,
 
 
 @kernel
-def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_packet,
-                  start, insp_fid, insp_state, streams, head, segs, hits, fired, peek, slot_of,
+def inspect_batch(pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_packet,
+                  side_of_packet, start, insp_fid, insp_state, streams, head, segs, hits, fired, peek, slot_of,
                   free_slots, imeta,
                   goto, byte_class, class_shift, start_pairs, phase_start, tail_map,
                   tail_from, out_start, out_pattern, pat_info, first_out_state,
@@ -390,10 +389,13 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
 
     Parameters
     ----------
-    rows            FLOW_DTYPE[cap]  the flow table (read only: orientation, flow_id)
     pkts            PACKET_DTYPE[n]  the decoded batch; buf is its buffer
     flow_of_packet  int32[n]   row each packet was folded into (update_flows), -1 none
     fid_of_packet   int64[n]   flow_id of that flow at the time
+    side_of_packet  uint8[n]   0: from the flow's client, 1: from its server
+                    (update_flows wrote these three: the kernel never reads the flow
+                    table, whose rows are wide and out of the caches by now, and the
+                    packets of a flow that ended later in the batch are inspected too)
     insp_fid .. imeta          the inspector (new_inspector): indexed by row, except head
                                and segs, indexed by the slot slot_of gives a row's direction
     goto .. sig_order          MatcherTables.automaton, then its signature arrays
@@ -425,10 +427,6 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
         if bare_ack(p):
             continue
         fid = fid_of_packet[i]
-        if rows[row]["flow_id"] != fid:
-            if p["payload_caplen"] > 0:
-                imeta[IM_LOST] += 1      # the flow ended (row reused) later in this batch
-            continue
         if insp_fid[row] != fid:
             reset_row(row, fid, p["proto"], insp_fid, insp_state, streams, hits, fired, peek,
                       slot_of, free_slots, imeta)
@@ -455,11 +453,7 @@ def inspect_batch(rows, pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_p
         state = insp_state[row]
         if state == INSPECT_OFF:
             continue
-        f = rows[row]
-        d = 0
-        if not (f["client_hi"] == p["src_hi"] and f["client_lo"] == p["src_lo"]
-                and f["client_port"] == p["sport"]):
-            d = 1
+        d = np.int64(side_of_packet[i])
         flags = p["tcp_flags"]
         if flags & TCP_SYN:
             streams[row, d, S_BASE] = (np.int64(p["seq"]) + 1) & 0xFFFFFFFF

@@ -30,17 +30,20 @@ def make_packets(src, dst, sport, dport, proto=6, flags=0x10):
     return p
 
 
-def run(table, pkts, ts, wirelen=None, out_rows=64):
-    """Feed pkts through the table in one batch, then flush; return all emitted flows."""
+def run(table, pkts, ts, wirelen=None, out_rows=64, sides=None):
+    """Feed pkts through the table in one batch, then flush; return all emitted flows.
+    `sides` (uint8 array, len(pkts)) receives which side sent each packet."""
     if wirelen is None:
         wirelen = np.full(len(pkts), 100, np.uint32)
+    if sides is None:
+        sides = np.zeros(len(pkts), np.uint8)
     out = np.zeros(out_rows, FLOW_DTYPE)
     fop = np.zeros(len(pkts), np.int32)
     got = []
     i = 0
     while i < len(pkts):
         i = update_flows(*table, pkts, np.asarray(ts, np.int64), wirelen, 0, i, out, fop,
-                         np.zeros(len(pkts), np.int64))
+                         np.zeros(len(pkts), np.int64), sides)
         got.append(out[:table[6][META_OUT_N]].copy())
     while True:
         left = flush_flows(*table[:5], table[6], out, END_EOF)
@@ -90,10 +93,20 @@ def test_client_is_syn_sender_even_when_synack_seen_first():
     # SYN+ACK from server 2:80 arrives first, then the client's ACK
     pkts = make_packets([2, 1], [1, 2], [80, 5000], [5000, 80], flags=0)
     pkts["tcp_flags"] = [0x12, 0x10]
-    (f,) = run(new_flow_table(8), pkts, [0, 1])
+    sides = np.full(2, 9, np.uint8)
+    (f,) = run(new_flow_table(8), pkts, [0, 1], sides=sides)
     assert int(f["client_lo"]) & 0xFFFFFFFF == 1 and f["client_port"] == 5000
+    assert sides.tolist() == [1, 0]           # what inspection reads instead of the row
     assert f["packets_c2s"] == 1 and f["packets_s2c"] == 1
     assert f["flags_s2c"] == 0x12 and f["flags_c2s"] == 0x10
+
+
+def test_a_flow_to_itself_has_one_side():
+    pkts = make_packets([1, 1], [1, 1], [5000, 5000], [5000, 5000])
+    sides = np.full(2, 9, np.uint8)
+    (f,) = run(new_flow_table(8), pkts, [0, 1], sides=sides)
+    assert f["packets_c2s"] == 2 and f["packets_s2c"] == 0
+    assert sides.tolist() == [0, 0]
 
 
 def test_idle_timeout_splits_and_orders_by_end():
@@ -163,6 +176,7 @@ def test_million_distinct_flows_bounded_memory_and_nothing_lost():
     out = np.zeros(16384, FLOW_DTYPE)
     fop = np.zeros(batch, np.int32)
     fids = np.zeros(batch, np.int64)
+    sides = np.zeros(batch, np.uint8)
     wirelen = np.full(batch, 60, np.uint32)
     total = 1_000_000
     emitted = 0
@@ -175,7 +189,7 @@ def test_million_distinct_flows_bounded_memory_and_nothing_lost():
         i = 0
         while i < len(k):
             i = update_flows(*table, pkts, ts, wirelen[:len(k)], 0, i, out, fop[:len(k)],
-                             fids[:len(k)])
+                             fids[:len(k)], sides[:len(k)])
             m = table[6][META_OUT_N]
             emitted += m
             packets += int(out["packets_c2s"][:m].sum())

@@ -13,7 +13,7 @@ from scapy.packet import Raw
 
 from detector.capture.batch import RecordBatch
 from detector.engine.handoff import Inspector
-from detector.engine.inspect import (EV_FIRED, EV_HEAD, EV_HELLO, IM_SLOTS_FREE,
+from detector.engine.inspect import (EV_DATA, EV_FIRED, EV_HEAD, EV_HELLO, IM_SLOTS_FREE,
                                      IM_SLOTS_FRESH, INSPECT_CANDIDATE, INSPECT_OFF)
 from detector.pipeline import EngineOptions, FlowEngine
 from detector.scan_command import load_matcher
@@ -178,3 +178,29 @@ def test_bare_acks_leave_the_row_alone_until_a_flow_brings_bytes():
     assert new.state[1][row] == INSPECT_CANDIDATE
     assert [e[1] for e in recorder.events if e[0] == EV_FIRED] == [flow_id]
     assert recorder.head(flow_id, 0) == data
+
+
+def test_a_flow_evicted_later_in_its_batch_is_still_inspected():
+    """The flow table folds a whole batch before inspection runs: a flow evicted (its
+    row reused) later in the same batch is inspected from what the flow table recorded
+    per packet (row, flow_id, side), not from its row, which holds another flow now."""
+    recorder = Recorder()
+    engine, inspector = engine_with(recorder, capacity=4)
+    rng = random.Random(3)
+    data = subscribe(7, rng)
+    reply = b'{"id":7,"result":[[["mining.notify","ae6812eb"]],"08000002",4],"error":null}\n'
+    frames = [frame(42000, ISN, flags="S"), frame(42000, ISN + 1, data[:20]),
+              frame(42000, ISN + 21, data[20:]), frame(42000, 9000, reply, to_server=False)]
+    frames += [frame(43000 + k, ISN, flags="S") for k in range(4)]   # evict it, reuse its row
+    ended = [f for chunk in engine.feed(batch(frames)) for f in chunk]
+    [mining] = [f for f in ended if f["client_port"] == 42000]
+    assert engine.table[0]["flow_id"][engine.table[0]["client_port"] == 42000].size == 0
+    flow_id = int(mining["flow_id"])
+    assert [e[1] for e in recorder.events if e[0] == EV_FIRED] == [flow_id]
+    assert recorder.head(flow_id, 0) == data
+    assert [e[4] for e in recorder.events if e[1] == flow_id and e[0] == EV_DATA] == [reply]
+    # the flows that took the rows over are inspected as their own (fresh state)
+    live = engine.table[0][engine.table[0]["flow_id"] > flow_id]
+    assert len(live) == 4
+    assert all(inspector.state[0][r] == f for r, f in enumerate(engine.table[0]["flow_id"])
+               if f > flow_id)
