@@ -126,7 +126,7 @@ class IntelTable:
 
     def __init__(self, limit=1 << 18):
         self.limit = limit
-        self.flows = {}           # flow_id -> FlowIntel
+        self.flows = {}           # flow_id -> FlowIntel, or what on_hellos keeps until `get`
         self.flow_ids = np.zeros(0, np.int64)   # keys of `flows` (and forgotten ones)...
         self.new_ids = array("q")               # ...but those added since `_flow_ids`
         self.peeks = {}           # flow_id -> Peek
@@ -168,17 +168,28 @@ class IntelTable:
                 self.maybe_named.add(fid)        # rare: not worth telling apart
         return done
 
+    def on_hellos(self, fids, records, names, frames):
+        """The ClientHello records of flows that opened with TLS (lists, an item per
+        flow), with the bytes of each one's server name as the engine found them (empty:
+        none) and the frame that completed it.
+
+        Thousands come per batch and most of their flows end without anyone asking:
+        each is kept as a tuple (record, (server name, covered), frame), made into its
+        FlowIntel when `get` first asks, and the batch is taken in a few C-level loops."""
+        room = max(self.limit - len(self.flows) - len(self.peeks), 0)
+        if room < len(fids):
+            self.dropped += len(fids) - room
+            fids, records, names, frames = fids[:room], records[:room], names[:room], \
+                frames[:room]
+        known = self.hello_names.get
+        seen = [known(name) or self._hello_name(name) for name in names]
+        self.flows.update(zip(fids, zip(records, seen, frames)))
+        self.new_ids.extend(fids)
+        self.maybe_named.update([fid for fid, (_, covered) in zip(fids, seen) if covered])
+
     def on_hello(self, fid, record, name, frame):
-        """The ClientHello `record` of a flow that opened with TLS; `name`: the bytes of
-        its server name, as the engine found them (empty: none)."""
-        if len(self.flows) + len(self.peeks) >= self.limit:
-            self.dropped += 1
-            return
-        sni, covered = self.hello_names.get(name) or self._hello_name(name)
-        self.flows[fid] = FlowIntel(tls=True, sni=sni, first_frame=frame, hello_record=record)
-        self.new_ids.append(fid)
-        if covered:
-            self.maybe_named.add(fid)
+        """One ClientHello (see `on_hellos`)."""
+        self.on_hellos([fid], [record], [name], [frame])
 
     def _hello_name(self, name):
         """(server name, whether the pool names cover it) of the name bytes of a hello,
@@ -194,6 +205,10 @@ class IntelTable:
 
     def get(self, fid):
         intel = self.flows.get(fid)
+        if type(intel) is tuple:                 # a hello not asked for yet (on_hellos)
+            record, (sni, _), frame = intel
+            intel = self.flows[fid] = FlowIntel(tls=True, sni=sni, first_frame=frame,
+                                                hello_record=record)
         if intel is None and fid in self.peeks:
             p = self.peeks[fid]
             if p.intel.proxy_kind:

@@ -210,12 +210,13 @@ class Handoff:
         return False
 
     def _on_hellos(self, events, raw):
-        on_hello = self.intel.on_hello
-        for fid, frame, off, length, name_at, name_len in zip(
-                *(events[k].tolist() for k in ("flow_id", "frame", "arena_off", "length",
-                                               "name_at", "name_len"))):
-            on_hello(fid, raw[off:off + length], raw[off + name_at:off + name_at + name_len],
-                     frame)
+        start = events["arena_off"]
+        name_at = start + events["name_at"]
+        records = [raw[a:b] for a, b in zip(start.tolist(), (start + events["length"]).tolist())]
+        names = [raw[a:b] for a, b in zip(name_at.tolist(),
+                                          (name_at + events["name_len"]).tolist())]
+        self.intel.on_hellos(events["flow_id"].tolist(), records, names,
+                             events["frame"].tolist())
 
     def on_match(self, fid, row, fired_words, rows=None):
         bits = np.unpackbits(fired_words, bitorder="little")

@@ -142,13 +142,13 @@ def test_hello_names_are_remembered_bounded():
     scan = new_scan()
     intel = scan.inspector.handoff.intel
     hello(scan, 1, "A" * (MAX_NAME + 40))                 # too long for a host name
-    assert intel.flows[1].sni == "a" * MAX_NAME and not intel.hello_names
+    assert intel.get(1).sni == "a" * MAX_NAME and not intel.hello_names
     for fid in range(2, HELLO_NAMES_LIMIT + 3):
         hello(scan, fid, f"h{fid}.example.org")
     assert 0 < len(intel.hello_names) <= HELLO_NAMES_LIMIT
     hello(scan, 10**6, "XMR-EU1.nanopool.org")
     hello(scan, 10**6 + 1, "XMR-EU1.nanopool.org")
-    first, second = intel.flows[10**6], intel.flows[10**6 + 1]
+    first, second = intel.get(10**6), intel.get(10**6 + 1)
     assert first.sni == second.sni == "xmr-eu1.nanopool.org"
     assert {10**6, 10**6 + 1} <= intel.maybe_named
 
