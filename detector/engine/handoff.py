@@ -222,7 +222,8 @@ class Handoff:
         bits = np.unpackbits(fired_words, bitorder="little")
         ids = [self.signature_ids[j] for j in np.flatnonzero(bits) if j < len(self.signature_ids)]
         tracked = TrackedFlow(fid, row, MiningSession(max_line_bytes=self.max_line_bytes), ids)
-        if any(i.startswith(URL_SIGNATURES) for i in ids) and rows is not None:
+        if any(i.startswith(URL_SIGNATURES) for i in ids) and rows is not None \
+                and rows[row]["flow_id"] == fid:       # else the flow ended in this batch
             tracked.url_client = self.client_text(rows, row)
         self.flows[fid] = tracked
 

@@ -378,8 +378,8 @@ def take_hello(events, arena, imeta, fid, row, head_row, contig, k_bytes, frame,
 
 @kernel
 def inspect_batch(pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_packet,
-                  side_of_packet, start, insp_fid, insp_state, streams, head, segs, hits, fired, peek, slot_of,
-                  free_slots, imeta,
+                  side_of_packet, start, insp_fid, insp_state, streams, head, segs, hits,
+                  fired, peek, slot_of, free_slots, imeta,
                   goto, byte_class, class_shift, start_pairs, phase_start, tail_map,
                   tail_from, out_start, out_pattern, pat_info, first_out_state,
                   sig_pat_start, sig_pat, sig_all_start, sig_all, sig_any_start, sig_any,
@@ -393,9 +393,9 @@ def inspect_batch(pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_packet,
     flow_of_packet  int32[n]   row each packet was folded into (update_flows), -1 none
     fid_of_packet   int64[n]   flow_id of that flow at the time
     side_of_packet  uint8[n]   0: from the flow's client, 1: from its server
-                    (update_flows wrote these three: the kernel never reads the flow
-                    table, whose rows are wide and out of the caches by now, and the
-                    packets of a flow that ended later in the batch are inspected too)
+                    (update_flows wrote these three, so the kernel needs no flow table:
+                    by now a row may hold a flow that started after one that ended later
+                    in the batch, whose packets are inspected all the same)
     insp_fid .. imeta          the inspector (new_inspector): indexed by row, except head
                                and segs, indexed by the slot slot_of gives a row's direction
     goto .. sig_order          MatcherTables.automaton, then its signature arrays
