@@ -1,8 +1,9 @@
 """Head slots of the inspection kernel (detector/engine/inspect.py): a stream takes one
 with its first bytes and its flow gives it back when it leaves inspection, so slots
 are reused; what Python is handed must still be each flow's own bytes. A
-ClientHello cut by a signature reload (Inspector.with_matcher) arrives whole, and
-bare ACKs leave a row alone until its flow brings bytes."""
+ClientHello cut by a signature reload (Inspector.with_matcher) arrives whole,
+bare ACKs leave a row alone until its flow brings bytes, and a flow evicted later
+in its batch is inspected from what the flow table recorded per packet."""
 
 import random
 
@@ -204,3 +205,21 @@ def test_a_flow_evicted_later_in_its_batch_is_still_inspected():
     assert len(live) == 4
     assert all(inspector.state[0][r] == f for r, f in enumerate(engine.table[0]["flow_id"])
                if f > flow_id)
+
+
+def test_an_evicted_flow_never_takes_the_client_of_the_flow_in_its_row():
+    """A pool-url flow teaches pool names for its client's later flows: when its row
+    holds another client's flow by the end of the batch, no client is taken from it."""
+    recorder = Recorder()
+    engine, inspector = engine_with(recorder, capacity=4)
+    config = b'{"pools":[{"url":"stratum+tcp://pool.example.net:3333","user":"w"}]}\n'
+    others = [bytes(Ether() / IP(src="10.9.9.9", dst=POOL) / TCP(sport=45000 + k, dport=80,
+                                                                 flags="S"))
+              for k in range(4)]
+    kept = [frame(44000, ISN, flags="S"), frame(44000, ISN + 1, config)]
+    list(engine.feed(batch(kept + others)))        # evicted in its batch
+    list(engine.feed(batch(kept, 10)))             # the same again, left alone
+    first, second = sorted(e[1] for e in recorder.events if e[0] == EV_FIRED)
+    flows = inspector.handoff.flows
+    assert flows[first].url_client is None
+    assert flows[second].url_client == CLIENT
