@@ -24,7 +24,6 @@ from ..capture.afpacket import (check_ring_geometry, interface_linktype, open_fa
                                 open_packet_socket)
 from ..capture.afpacket_bpf import compile_filter
 from ..capture.afpacket_walk import warm_up_walk
-from ..engine.flowtable import new_flow_table
 from ..engine.handoff import Inspector
 from ..errors import ConfigError
 from ..hits import STATE_DETECTED, STATE_ENDED
@@ -236,7 +235,7 @@ def warm_up_kernels(detectors, k_bytes):
     """Load every kernel once in the parent, so forked workers start with them."""
     warm_up()
     warm_up_walk()
-    Inspector(detectors.matcher, 1, k_bytes).warm_up(new_flow_table(1)[0])
+    Inspector(detectors.matcher, 1, k_bytes).warm_up()
 
 
 def run_live(settings: LiveSettings, report=print, final_hits_sink=None):
