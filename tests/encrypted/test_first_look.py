@@ -178,3 +178,18 @@ def test_known_mask_follows_the_flows_as_they_come_and_go():
         assert len(intel.flow_ids) <= 2 * len(intel.flows) + 1024
         intel.forget(ids, ended)
         assert set(intel.flows) == set(live)
+
+
+def test_hellos_past_the_table_limit_are_counted_and_dropped():
+    from detector.flow_intel import IntelTable
+    intel = IntelTable(limit=5)
+    assert not intel.on_peek(1, 0, b"\x16\x03\x01", 1)           # a peek holds a place
+    intel.on_hellos([2, 3], [b"r2", b"r3"], [b"a.example", b""], [20, 30])
+    intel.on_hellos([4, 5, 6], [b"r4", b"r5", b"r6"], [b"b.example"] * 3, [40, 50, 60])
+    assert sorted(intel.flows) == [2, 3, 4, 5] and intel.dropped == 1
+    assert intel.get(6) is None
+    first = intel.get(2)
+    assert (first.sni, first.first_frame, first.hello_record) == ("a.example", 20, b"r2")
+    assert intel.get(2) is first and intel.get(3).sni is None
+    intel.on_hello(7, b"r7", b"c.example", 70)                    # still full
+    assert intel.dropped == 2 and intel.get(7) is None
