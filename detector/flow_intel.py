@@ -9,8 +9,9 @@ ordinary flows, and everything is bounded:
 - `Peek` buffers at most MAX_PEEK_BYTES of one proxied client stream until
   the proxy request and the ClientHello behind it are complete, then says
   "done" (the engine stops sending).
-- `IntelTable` keeps one FlowIntel per live flow (dropped when the flow
-  ends), at most `limit` of them.
+- `IntelTable` keeps one entry per live flow (dropped when the flow ends), at
+  most `limit` of them: a FlowIntel, or a ClientHello's (record, name verdict,
+  frame) until something asks for the flow's FlowIntel.
 - `DnsCache` remembers (client, address) -> names for the answer's TTL,
   least recently answered dropped first beyond `limit` entries.
 """
@@ -42,8 +43,9 @@ class FlowIntel:
     A direct TLS flow arrives as its ClientHello record and its server name,
     which the engine found (engine/client_hello.py); the rest of the hello
     (ALPN, JA3, JA4) is parsed by dpkt on first use, so only the flows that
-    are scored on those fields or reported as hits pay for it. Slots: one is
-    made per TLS flow (up to the table's limit alive), smaller and quicker.
+    are scored on those fields or reported as hits pay for it. Slots: smaller
+    and quicker to make; a direct TLS flow gets one only when `IntelTable.get`
+    first asks for it.
     """
 
     tls: bool = False               # a ClientHello was seen (directly or inside a proxy)
