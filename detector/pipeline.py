@@ -217,7 +217,8 @@ def iter_capture_flows(path, options: EngineOptions, stats: CaptureStats, progre
         on_engine(engine)
     t0 = time.perf_counter()
     if source is None:
-        source = open_capture(path, batch_records=options.batch_records)
+        # the engine is done with each batch before it asks for the next
+        source = open_capture(path, batch_records=options.batch_records, reuse_arrays=True)
     with source:
         try:
             for batch in source.batches():

@@ -30,7 +30,7 @@ MIN_STREAM_BUFFER = 64          # bytes; the buffer grows past this for big reco
 NOT_A_CAPTURE = "not a pcap or pcapng capture"
 
 
-def open_capture(path, batch_records=65536, stream_buffer_bytes=16 << 20):
+def open_capture(path, batch_records=65536, stream_buffer_bytes=16 << 20, reuse_arrays=False):
     """Open a capture for reading in batches.
 
     Parameters
@@ -40,12 +40,17 @@ def open_capture(path, batch_records=65536, stream_buffer_bytes=16 << 20):
     stream_buffer_bytes : int  stream buffer size in bytes (compressed files, stdin);
                                grows only for a record larger than it, up to one
                                record (pcap) or block (pcapng, 16 MiB) at most
+    reuse_arrays        : bool every batch's record arrays (offset, caplen, ...) are
+                               those of the batch before, overwritten: for a reader
+                               done with each batch before it asks for the next (the
+                               engine), which then skips a fresh allocation and its
+                               page faults per batch
 
     Raises CaptureError (only) for a missing or unreadable file, an empty input,
     an input that is not pcap/pcapng ("not a pcap or pcapng capture") and a classic
     pcap header with a link type outside SUPPORTED_LINKTYPES ("unsupported link type N").
     """
-    return CaptureSource(path, batch_records, stream_buffer_bytes)
+    return CaptureSource(path, batch_records, stream_buffer_bytes, reuse_arrays)
 
 
 class CaptureSource:
@@ -59,7 +64,8 @@ class CaptureSource:
     records      int         records yielded so far
     """
 
-    def __init__(self, path, batch_records=65536, stream_buffer_bytes=16 << 20):
+    def __init__(self, path, batch_records=65536, stream_buffer_bytes=16 << 20,
+                 reuse_arrays=False):
         self.path = str(path)
         self.format = None
         self.compression = None
@@ -67,6 +73,8 @@ class CaptureSource:
         self.bytes_done = 0
         self.records = 0
         self._batch_records = max(1, int(batch_records))
+        self._reuse_arrays = reuse_arrays
+        self._kept_arrays = None  # with reuse_arrays: the arrays every batch fills
         self._file = None
         self._mmap = None
         self._buf = None          # whole mmap (mmap mode) or the stream buffer
@@ -152,7 +160,12 @@ class CaptureSource:
             yield from self._stream_batches()
 
     def _arrays(self, pos, end):
-        return new_record_arrays(min(self._batch_records, (end - pos) // MIN_RECORD_BYTES + 1))
+        size = min(self._batch_records, (end - pos) // MIN_RECORD_BYTES + 1)
+        if not self._reuse_arrays:
+            return new_record_arrays(size)
+        if self._kept_arrays is None or len(self._kept_arrays[0]) < size:
+            self._kept_arrays = new_record_arrays(size)
+        return self._kept_arrays
 
     def _damage(self, status, reason, offset, message=None):
         if message is None:

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import zstandard
 
@@ -224,3 +225,20 @@ def test_gzip_file_through_small_buffer_counts_right(tmp_path):
 
 def test_zstd_decompressobj_api_present():
     assert hasattr(zstandard.ZstdDecompressor().decompressobj(), "eof")
+
+
+@pytest.mark.parametrize("kind", [None, "zstd"])
+@pytest.mark.parametrize("name", sorted(CAPTURES))
+def test_reused_record_arrays_give_the_same_records(tmp_path, name, kind):
+    """reuse_arrays (the engine's way) fills one set of record arrays batch after batch:
+    read batch by batch, the records are those of fresh arrays."""
+    w = CAPTURES[name]()
+    path = write(tmp_path / "c", w.bytes(), kind) if kind else write(tmp_path / "p", w.bytes())
+    fresh, err = read_capture(path, batch_records=5)
+    reused, err_reused = read_capture(path, batch_records=5, reuse_arrays=True)
+    assert err is None and err_reused is None
+    assert reused == fresh and len(fresh) == len(w.expected)
+    with open_capture(path, batch_records=5, reuse_arrays=True) as source:
+        it = source.batches()
+        first_offsets = next(it).offset
+        assert np.shares_memory(first_offsets, next(it).offset)
