@@ -38,6 +38,20 @@ def be64(buf, off):
     return (np.uint64(be32(buf, off)) << np.uint64(32)) | np.uint64(be32(buf, off + 4))
 
 
+FNV_OFFSET = 14695981039346656037     # FNV-1a 64-bit offset basis
+FNV_PRIME = 0x100000001B3
+
+
+@inline_kernel
+def fnv1a(h, buf, at, n):
+    """FNV-1a (64 bit) of buf[at:at+n], started from `h` (FNV_OFFSET, or a seed)."""
+    h = np.uint64(h)
+    prime = np.uint64(FNV_PRIME)
+    for j in range(np.uint64(0), np.uint64(n)):
+        h = (h ^ np.uint64(buf[np.uint64(at) + j])) * prime
+    return h
+
+
 @inline_kernel
 def copy_bytes(dst, at, src, src_at, n):
     """dst[at:at+n] = src[src_at:src_at+n]; nothing when n <= 0. Caller checks bounds.

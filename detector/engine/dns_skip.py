@@ -14,6 +14,7 @@ import secrets
 
 import numpy as np
 
+from .bytes_ import fnv1a
 from .config import inline_kernel, kernel
 
 MAX_WIRE_NAME = 255        # RFC 1035 3.1: longer names are never remembered
@@ -24,11 +25,7 @@ DEFAULT_SLOTS = 4096       # a power of two; ~1 MiB of names, touched as used
 def name_hash(seed, buf, at, n):
     """FNV-1a (64 bit) of buf[at:at+n], started from a per-process random seed;
     never 0 (the empty slot)."""
-    h = np.uint64(seed)
-    prime = np.uint64(0x100000001B3)
-    for j in range(np.uint64(0), np.uint64(n)):
-        h = (h ^ np.uint64(buf[np.uint64(at) + j])) * prime
-    return h | np.uint64(1)
+    return fnv1a(seed, buf, at, n) | np.uint64(1)
 
 
 @inline_kernel

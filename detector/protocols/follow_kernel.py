@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..engine.bytes_ import FNV_OFFSET, fnv1a
 from ..engine.config import kernel
 from ..engine.inspect import EV_DATA
 from .steady import (ETHPROXY_GET_WORK, ETHPROXY_HASHRATE, ETHPROXY_SUBMIT_WORK,
@@ -139,10 +140,7 @@ def new_state(slots: int):
 @kernel
 def key_hash(b, start, end):
     """FNV-1a of b[start:end]: a cheap first test before comparing job ids."""
-    h = np.uint64(14695981039346656037)
-    for k in range(start, end):
-        h = (h ^ np.uint64(b[k])) * np.uint64(1099511628211)
-    return h
+    return fnv1a(FNV_OFFSET, b, start, end - start)
 
 
 @kernel

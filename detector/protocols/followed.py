@@ -29,8 +29,8 @@ from .http_mining import METHOD_SUBMITBLOCK
 from .message import KIND_SHARE, KIND_SHARE_RESULT, STRONG, TOCLIENT, TOSERVER, WEAK
 from .session import MAX_EVIDENCE, MINING_STRENGTHS, MODE_JSON, _Share
 from .steady import (ETHPROXY_GET_WORK, ETHPROXY_HASHRATE, ETHPROXY_SUBMIT_WORK, ETHPROXY_WORK,
-                     FIELDS, MAX_KEYS, MAX_KIDS, STRATUM_DIFFICULTY, STRATUM_NOTIFY,
-                     STRATUM_SUBMIT, XMRIG_JOB, XMRIG_SUBMIT, ZCASH_NOTIFY, ZCASH_SUBMIT)
+                     SCRATCH_WORDS, STRATUM_DIFFICULTY, STRATUM_NOTIFY, STRATUM_SUBMIT,
+                     XMRIG_JOB, XMRIG_SUBMIT, ZCASH_NOTIFY, ZCASH_SUBMIT)
 
 DIRECTIONS = (TOSERVER, TOCLIENT)
 _HEADER = "0x" + "0" * 64
@@ -95,7 +95,7 @@ class FollowedFlows:
     def __init__(self, slots: int, table_rows: int):
         self.state = fk.new_state(slots)
         self.slot_of_row = np.full(max(1, table_rows), -1, np.int32)
-        self.scratch = np.zeros(FIELDS + 4 * MAX_KEYS + 5 * MAX_KIDS, np.int64)
+        self.scratch = np.zeros(SCRATCH_WORDS, np.int64)
         self.free = list(range(slots - 1, -1, -1))
         self.held = {}                 # slot -> (TrackedFlow, its pending (id, pair)s from
                                        # Python, settings by index, extra result signatures)

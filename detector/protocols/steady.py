@@ -642,7 +642,8 @@ def read_line(b, toclient, scratch):
     return cls
 
 
-_SCRATCH = np.zeros(FIELDS + 4 * MAX_KEYS + 5 * MAX_KIDS, np.int64)
+SCRATCH_WORDS = FIELDS + 4 * MAX_KEYS + 5 * MAX_KIDS   # read_line's `scratch`
+_SCRATCH = np.zeros(SCRATCH_WORDS, np.int64)
 
 
 _LITERALS = {b"true": True, b"false": False, b"null": None}
