@@ -110,10 +110,7 @@ class FlowEngine:
                                     options.active_timeout_s, options.timing_windows_s)
         self.meta[META_NEXT_ID] = first_flow_id   # live workers: disjoint flow_id ranges
         self.out = np.zeros(OUT_ROWS, FLOW_DTYPE)
-        self.pkts = np.zeros(options.batch_records, PACKET_DTYPE)
-        self.flow_of_packet = np.zeros(options.batch_records, np.int32)
-        self.fid_of_packet = np.zeros(options.batch_records, np.int64)
-        self.side_of_packet = np.zeros(options.batch_records, np.uint8)
+        self._size_packet_arrays(options.batch_records)
         self.status_counts = np.zeros(len(DECODE_REASONS), np.int64)
         self.anomaly_counts = np.zeros(len(L4_ANOMALIES), np.int64)
 
@@ -121,14 +118,19 @@ class FlowEngine:
     def meta(self):
         return self.table[6]
 
+    def _size_packet_arrays(self, n):
+        """Per-packet arrays for batches of up to n records: the decoded packets, and the
+        row, flow_id and side update_flows gives each (inspection reads them)."""
+        self.pkts = np.zeros(n, PACKET_DTYPE)
+        self.flow_of_packet = np.zeros(n, np.int32)
+        self.fid_of_packet = np.zeros(n, np.int64)
+        self.side_of_packet = np.zeros(n, np.uint8)
+
     def feed(self, batch):
         """Decode and fold one RecordBatch; yield arrays of flows that ended meanwhile."""
         n = len(batch)
         if n > len(self.pkts):
-            self.pkts = np.zeros(n, PACKET_DTYPE)
-            self.flow_of_packet = np.zeros(n, np.int32)
-            self.fid_of_packet = np.zeros(n, np.int64)
-            self.side_of_packet = np.zeros(n, np.uint8)
+            self._size_packet_arrays(n)
         pkts = self.pkts[:n]
         batch.buf = readonly(batch.buf)
         decode_batch(batch.buf, batch.offset, batch.caplen, batch.linktype, pkts)

@@ -147,11 +147,9 @@ class Handoff:
         for i, (fid, row, kind, direction, frame, ts_ns, pos, off, length, name_at,
                 name_len, at) in enumerate(zip(*columns, resume)):
             if kind == EV_DATA or kind == EV_HEAD:
-                if fid in handed:
+                if self._on_data(fid, direction, raw, off, length, frame, ts_ns, pos, at,
+                                 handed):
                     deferred.append(i)
-                else:
-                    self._on_data(fid, direction, raw, off, length, frame, ts_ns, pos, at,
-                                  handed)
             elif kind == EV_DNS:
                 wire_name = raw[off + name_at:off + name_at + name_len]
                 if dns.wants(wire_name) and rows is not None and rows[row]["flow_id"] == fid:
@@ -169,11 +167,9 @@ class Handoff:
                     *(events[k].tolist() for k in ("flow_id", "direction", "frame", "ts_ns",
                                                    "stream_pos", "arena_off", "length")),
                     resume)):
-                if fid in handed:
+                if self._on_data(fid, direction, raw, off, length, frame, ts_ns, pos, at,
+                                 handed):
                     deferred.append(i)
-                else:
-                    self._on_data(fid, direction, raw, off, length, frame, ts_ns, pos, at,
-                                  handed)
 
     def _follow(self, events, arena):
         """Let numba apply what it can of `events`; the events left for Python, and
@@ -184,10 +180,13 @@ class Handoff:
 
     def _on_data(self, fid, direction, raw, off, length, frame, ts_ns, pos, at, handed):
         """One data event numba left (its bytes from `at`) for a tracked flow; a mining
-        flow is then offered to numba, and added to `handed` when it took it."""
+        flow is then offered to numba, and added to `handed` when it took it. True when
+        the event must wait for another numba pass instead (its flow is in `handed`)."""
+        if fid in handed:
+            return True
         tracked = self.flows.get(fid)
         if tracked is None:
-            return
+            return False
         if tracked.core_slot >= 0:          # numba stopped before a line it cannot apply
             if self.followed.take_back(tracked) < SHORT_STINT:
                 tracked.follow_misses += 1  # wait longer each time it comes back soon
@@ -198,6 +197,7 @@ class Handoff:
         self.on_update(tracked, direction, raw[off + at:off + length], frame, ts_ns, pos + at)
         if tracked.detected and self.followed is not None and self._offer(tracked):
             handed.add(fid)
+        return False
 
     def _offer(self, tracked) -> bool:
         """Hand a mining flow's lines to numba (`followed`) when it can take them."""
