@@ -6,6 +6,7 @@ Exit status (like clamscan):
   2  error: bad input, unreadable or damaged capture, bad option
 """
 
+import dataclasses
 import enum
 import os
 import sys
@@ -168,9 +169,13 @@ def non_negative_price(_ctx, param, value):
 @click.option("--show-ledger", is_flag=True,
               help="After the hits, print the ledger (needs --ledger).")
 @report_options
+@click.option("--threads", type=click.IntRange(1, 2), default=None,
+              help="2: a second thread reads the capture and folds each batch into the flow "
+                   "table while detection inspects the batch before; 1: all in one thread. "
+                   "The output is the same. [default: 2 with more than one CPU, else 1]")
 @engine_options
 def scan(paths, fmt, output, signatures_dir, inspect_bytes, stats_json, quiet, ledger_path,
-         subscribers_path, sensor, show_ledger, tariff, currency, now, ledger_config,
+         subscribers_path, sensor, show_ledger, tariff, currency, now, ledger_config, threads,
          max_flows, idle_timeout, active_timeout, batch_records):
     """Find mining flows in captures (PATH '-' reads stdin).
 
@@ -180,7 +185,11 @@ def scan(paths, fmt, output, signatures_dir, inspect_bytes, stats_json, quiet, l
 
     if show_ledger and not ledger_path:
         raise click.UsageError("--show-ledger needs --ledger FILE")
-    options = engine_settings(max_flows, idle_timeout, active_timeout, batch_records)
+    from detector.pipeline import default_threads
+
+    options = dataclasses.replace(
+        engine_settings(max_flows, idle_timeout, active_timeout, batch_records),
+        threads=threads or default_threads())
     ledger = LedgerSink.open(ledger_path, subscribers_path, sensor) if ledger_path else None
     status = run_scan(paths, fmt, output, options, k_bytes=inspect_bytes,
                       signatures_dir=signatures_dir, quiet=quiet, stats_json=stats_json,

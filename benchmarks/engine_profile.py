@@ -191,8 +191,9 @@ def run_once(path, options, matcher, k_bytes, with_census):
                         ne = insp.meta[IM_EVENTS]
                         if ne:
                             t0, f0 = time.perf_counter(), faults()
-                            insp.handoff.on_events(insp.events[:ne],
-                                                   insp.arena[:insp.meta[IM_ARENA]], table[0])
+                            insp.handoff.on_events(
+                                insp.events[:ne], insp.arena[:insp.meta[IM_ARENA]],
+                                insp.handoff.client_reader(pkts, sides, batch.first_record))
                             clock.add("handoff (python)", t0, f0)
                 if meta[META_OUT_N]:
                     t0, f0 = time.perf_counter(), faults()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .capture.magic import SNIFF_BYTES, sniff_compression, sniff_format
 from .errors import MinewatchError
-from .pipeline import EngineOptions, warm_up
+from .pipeline import EngineOptions, default_threads, warm_up
 from .encrypted import SIGNALS, decide
 from .scan_command import load_detectors, scan_capture
 
@@ -34,7 +34,8 @@ TLS_RECALL_MIN = 95.0       # percent of mining_tls flows that must be found (is
 CLEARTEXT = "cleartext"     # a protocol parser read the mining messages themselves
 
 # whole-capture flows: a flow is one TCP connection, as in the truth files
-EVAL_OPTIONS = EngineOptions(max_flows=1 << 18, idle_timeout_s=0.0, active_timeout_s=0.0)
+EVAL_OPTIONS = EngineOptions(max_flows=1 << 18, idle_timeout_s=0.0, active_timeout_s=0.0,
+                             threads=default_threads())
 
 STATUS_OK = "ok"
 STATUS_SKIPPED = "skipped"          # listed, but not a capture (README.txt...)

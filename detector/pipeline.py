@@ -5,6 +5,7 @@ Python runs once per batch (tens of thousands of records), never per packet.
 
 import functools
 import gc
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -19,6 +20,7 @@ from .engine.flowtable import (META_FORCED, META_FRAG_ORPHANS, META_FRAGS, META_
                                new_flow_table, update_flows)
 from .engine.records import copy_rows
 from .errors import CaptureError
+from .run_ahead import in_step, run_ahead
 
 OUT_ROWS = 16384   # finished flows handed to Python per drain
 
@@ -34,6 +36,9 @@ class EngineOptions:
     # the Python work per batch (events, ended flows) is paid less often when it is large
     batch_records: int = 65536
     timing_windows_s: tuple = (0.010, 0.5, 0.2)   # burst, reply, sync (signatures/timing.yaml)
+    # 2: with detection, files and pipes are read, decoded and folded into the flow
+    # table in a second thread, one batch segment ahead of inspection (same output)
+    threads: int = 1
 
 
 @dataclass
@@ -62,6 +67,11 @@ class CaptureStats:
         """packets/s for people: '2.85M' or '404.7k'."""
         rate = self.packets_per_s
         return f"{rate / 1e6:.2f}M" if rate >= 1e6 else f"{rate / 1e3:.1f}k"
+
+
+def default_threads():
+    """2 (a detection thread) when this process may run on more than one CPU, else 1."""
+    return 2 if len(os.sched_getaffinity(0)) > 1 else 1
 
 
 def readonly(buf):
@@ -95,22 +105,56 @@ def warm_up():
     return True
 
 
+class PacketArrays:
+    """Per-packet arrays of one batch: the decoded packets, and the row, flow_id and
+    side update_flows gives each (inspection reads them)."""
+
+    def __init__(self, n):
+        self.pkts = np.zeros(n, PACKET_DTYPE)
+        self.flow_of_packet = np.zeros(n, np.int32)
+        self.fid_of_packet = np.zeros(n, np.int64)
+        self.side_of_packet = np.zeros(n, np.uint8)
+
+
+@dataclass
+class Segment:
+    """Packets [start, stop) of `batch`, decoded into `packets` and folded into the
+    flow table, and the flows that ended meanwhile (a copy; None: none). Clock
+    steps and the final flush have no batch; `batch_done` marks the end of one."""
+
+    batch: RecordBatch | None = None
+    packets: PacketArrays | None = None
+    start: int = 0
+    stop: int = 0
+    ended: np.ndarray | None = None
+    batch_done: bool = False
+
+
 class FlowEngine:
     """Decode batches and fold them into one flow table; hands back finished flows.
 
-    With an `inspector` (detection), every step of the flow table is followed
-    by the inspection kernel over the same packets, so the slow path has seen
-    a flow's bytes before the flow is handed back as finished.
+    Each batch is folded in segments (one update_flows call each, ending when
+    the output of ended flows is full). With an `inspector` (detection), the
+    inspection kernel then runs over each segment's packets, so the slow path
+    has seen a flow's bytes before the flow is handed back as finished.
+
+    `at_rest()`, when set, runs after each segment is folded and before it is
+    inspected: the moment detection may read the flow table's rows. Folding
+    and inspecting may run in two threads (`packet_sets=2`, iter_capture_flows);
+    the rows then change only between two calls of `at_rest`.
     """
 
-    def __init__(self, options: EngineOptions, inspector=None, first_flow_id=1):
+    def __init__(self, options: EngineOptions, inspector=None, first_flow_id=1, packet_sets=1):
         self.options = options
         self.inspector = inspector
+        self.at_rest = None
         self.table = new_flow_table(options.max_flows, options.idle_timeout_s,
                                     options.active_timeout_s, options.timing_windows_s)
         self.meta[META_NEXT_ID] = first_flow_id   # live workers: disjoint flow_id ranges
         self.out = np.zeros(OUT_ROWS, FLOW_DTYPE)
-        self._size_packet_arrays(options.batch_records)
+        # two sets when the next batch is folded while this one is inspected
+        self.packet_sets = [PacketArrays(options.batch_records) for _ in range(packet_sets)]
+        self.batches_folded = 0
         self.status_counts = np.zeros(len(DECODE_REASONS), np.int64)
         self.anomaly_counts = np.zeros(len(L4_ANOMALIES), np.int64)
 
@@ -118,66 +162,88 @@ class FlowEngine:
     def meta(self):
         return self.table[6]
 
-    def _size_packet_arrays(self, n):
-        """Per-packet arrays for batches of up to n records: the decoded packets, and the
-        row, flow_id and side update_flows gives each (inspection reads them)."""
-        self.pkts = np.zeros(n, PACKET_DTYPE)
-        self.flow_of_packet = np.zeros(n, np.int32)
-        self.fid_of_packet = np.zeros(n, np.int64)
-        self.side_of_packet = np.zeros(n, np.uint8)
-
-    def feed(self, batch):
-        """Decode and fold one RecordBatch; yield arrays of flows that ended meanwhile."""
+    def fold(self, batch, ends_batch=True):
+        """Decode and fold one RecordBatch; yield a Segment per update_flows call (the
+        last one marked `batch_done` if `ends_batch`)."""
         n = len(batch)
-        if n > len(self.pkts):
-            self._size_packet_arrays(n)
-        pkts = self.pkts[:n]
+        k = self.batches_folded % len(self.packet_sets)
+        self.batches_folded += 1
+        if n > len(self.packet_sets[k].pkts):
+            self.packet_sets[k] = PacketArrays(n)
+        packets = self.packet_sets[k]
+        pkts = packets.pkts[:n]
         batch.buf = readonly(batch.buf)
         decode_batch(batch.buf, batch.offset, batch.caplen, batch.linktype, pkts)
         self.status_counts += np.bincount(pkts["status"], minlength=len(DECODE_REASONS))[
             :len(DECODE_REASONS)]
         self.anomaly_counts += np.bincount(pkts["l4_anomaly"], minlength=len(L4_ANOMALIES))[
             :len(L4_ANOMALIES)]
-        fop = self.flow_of_packet[:n]
-        fids = self.fid_of_packet[:n]
-        sides = self.side_of_packet[:n]
+        fop = packets.flow_of_packet[:n]
+        fids = packets.fid_of_packet[:n]
+        sides = packets.side_of_packet[:n]
         i = 0
-        while True:
+        while True:       # at least one call: warm_up folds an empty batch to load the kernel
             j = update_flows(*self.table, pkts, batch.ts_ns, batch.wirelen,
                              batch.first_record, i, self.out, fop, fids, sides)
-            ended = self._take_out()
-            if self.inspector is not None:
-                self.inspector.inspect(self.table[0], pkts, batch, fop, fids, sides, i, j)
-            if ended is not None:
-                yield ended
+            yield Segment(batch, packets, i, j, self._take_out(), ends_batch and j >= n)
             i = j
             if i >= n:
                 return
 
+    def inspect(self, segment):
+        """Inspect a folded segment's packets (with an inspector); return its ended flows."""
+        if self.inspector is not None and segment.batch is not None:
+            p = segment.packets
+            self.inspector.inspect(p.pkts, segment.batch, p.flow_of_packet, p.fid_of_packet,
+                                   p.side_of_packet, segment.start, segment.stop)
+        return segment.ended
+
+    def rest(self):
+        """Run `at_rest` (the flow table is not changing now)."""
+        if self.at_rest is not None:
+            self.at_rest()
+
+    def _settled(self, segments):
+        """The ended flows of each segment, in one thread: at rest, inspected, handed back."""
+        for segment in in_step(segments, self.rest):
+            ended = self.inspect(segment)
+            if ended is not None:
+                yield ended
+
+    def feed(self, batch):
+        """Decode, fold and inspect one RecordBatch; yield arrays of flows that ended meanwhile."""
+        yield from self._settled(self.fold(batch))
+
     def advance(self, now_ns):
         """Move the clock to `now_ns` without records; yield the flows idle by then."""
+        yield from self._settled(self.clock_segments(now_ns))
+
+    def finish(self, reason=END_EOF):
+        """Emit every live flow (end of capture, shutdown)."""
+        yield from self._settled(self.flush_segments(reason))
+
+    def clock_segments(self, now_ns):
         rows, index, lru_prev, lru_next, free_rows, _frag, meta, _sync = self.table
-        yield from self._drain(lambda: expire_idle(rows, index, lru_prev, lru_next, free_rows,
-                                                   meta, self.out, now_ns))
+        return self._drain(lambda: expire_idle(rows, index, lru_prev, lru_next, free_rows,
+                                               meta, self.out, now_ns))
+
+    def flush_segments(self, reason=END_EOF):
+        rows, index, lru_prev, lru_next, free_rows, _frag, meta, _sync = self.table
+        return self._drain(lambda: flush_flows(rows, index, lru_prev, lru_next, free_rows,
+                                               meta, self.out, reason))
 
     @property
     def live_flows(self):
         return int(self.meta[META_LIVE])
 
-    def finish(self, reason=END_EOF):
-        """Emit every live flow (end of capture, shutdown)."""
-        rows, index, lru_prev, lru_next, free_rows, _frag, meta, _sync = self.table
-        yield from self._drain(lambda: flush_flows(rows, index, lru_prev, lru_next, free_rows,
-                                                   meta, self.out, reason))
-
     def _drain(self, step):
         """Call `step` (a kernel that writes ended flows to self.out and returns nonzero
-        while more are left) until it is done; yield what each call wrote."""
+        while more are left) until it is done; a Segment of what each call wrote."""
         while True:
             more = step()
             ended = self._take_out()
             if ended is not None:
-                yield ended
+                yield Segment(ended=ended)
             if not more:
                 return
 
@@ -201,6 +267,26 @@ class FlowEngine:
         assert meta[META_LIVE] >= 0
 
 
+def capture_segments(engine, source, stats):
+    """Every Segment of one capture: its batches folded, clock steps (live sources),
+    then the final flush. A damaged capture is folded up to the damage and the
+    CaptureError is left in `stats.error`."""
+    try:
+        for batch in source.batches():
+            clocked = batch.clock_ns is not None
+            if len(batch):
+                stats.records += len(batch)
+                stats.bytes += int(batch.caplen.sum(dtype=np.int64))
+                yield from engine.fold(batch, ends_batch=not clocked)
+            if clocked:
+                yield from engine.clock_segments(batch.clock_ns)
+            if clocked or not len(batch):
+                yield Segment(batch_done=True)
+    except CaptureError as err:
+        stats.error = err
+    yield from engine.flush_segments()
+
+
 def iter_capture_flows(path, options: EngineOptions, stats: CaptureStats, progress=None,
                        inspector=None, on_engine=None, source=None, first_flow_id=1):
     """Yield FLOW_DTYPE arrays of one capture's flows, in the order they ended.
@@ -214,32 +300,31 @@ def iter_capture_flows(path, options: EngineOptions, stats: CaptureStats, progre
     which ends idle flows when no record comes. `progress(source)` runs after
     every batch.
     """
-    engine = FlowEngine(options, inspector, first_flow_id)
+    # a second thread only where it pays and the source allows: detection on a file or
+    # pipe (a live source's batches are its ring's, and its workers fill the cores)
+    threaded = inspector is not None and source is None and options.threads > 1
+    engine = FlowEngine(options, inspector, first_flow_id, packet_sets=2 if threaded else 1)
     if on_engine is not None:
         on_engine(engine)
     t0 = time.perf_counter()
     if source is None:
-        # the engine is done with each batch before it asks for the next
-        source = open_capture(path, batch_records=options.batch_records, reuse_arrays=True)
+        # the engine is done with each batch before it asks for the next (or the one
+        # after, when it folds the next while inspecting this one)
+        source = open_capture(path, batch_records=options.batch_records, reuse_arrays=True,
+                              batches_held=2 if threaded else 1)
     with source:
+        segments = capture_segments(engine, source, stats)
+        folded = (run_ahead(segments, engine.rest, "minewatch-flows") if threaded
+                  else in_step(segments, engine.rest))
         try:
-            for batch in source.batches():
-                if len(batch):
-                    stats.records += len(batch)
-                    stats.bytes += int(batch.caplen.sum(dtype=np.int64))
-                    for flows in engine.feed(batch):
-                        stats.flows += len(flows)
-                        yield flows
-                if batch.clock_ns is not None:
-                    for flows in engine.advance(batch.clock_ns):
-                        stats.flows += len(flows)
-                        yield flows
-                if progress is not None:
+            for segment in folded:
+                ended = engine.inspect(segment)
+                if ended is not None:
+                    stats.flows += len(ended)
+                    yield ended
+                if segment.batch_done and progress is not None:
                     progress(source)
-        except CaptureError as err:
-            stats.error = err
-        for flows in engine.finish():
-            stats.flows += len(flows)
-            yield flows
+        finally:
+            folded.close()            # the thread stops before the source is closed
     engine.fill_stats(stats)
     stats.elapsed_s = time.perf_counter() - t0

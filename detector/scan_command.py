@@ -78,7 +78,6 @@ class CaptureScan:
                                             progress=progress, inspector=self.inspector,
                                             on_engine=self._attach, source=source,
                                             first_flow_id=self.first_flow_id):
-                self.report_detected()
                 self._report_ended(ended)
         except CaptureError as e:
             self.result.stats.error = e
@@ -89,6 +88,8 @@ class CaptureScan:
     def _attach(self, engine):
         self.engine = engine
         self.rows = engine.table[0]
+        # detected flows are reported from their rows: only while the flow table rests
+        engine.at_rest = self.report_detected
         self.inspector.warm_up()
         members(np.zeros(1, np.int64), (0,))        # its kernel too, before timing starts
 
@@ -118,7 +119,11 @@ class CaptureScan:
             self.inspector.warm_up()
 
     def report_detected(self):
-        """Write a 'detected' hit for each flow recognised since the last call."""
+        """Write a 'detected' hit for each flow recognised since the last call.
+
+        The engine calls it while its flow table rests (FlowEngine.at_rest), after the
+        segment following the one that recognised the flows is folded: their rows show
+        them as of then (in one thread or two alike)."""
         detected = self.inspector.handoff.take_detected()
         if not detected:
             return

@@ -30,7 +30,8 @@ MIN_STREAM_BUFFER = 64          # bytes; the buffer grows past this for big reco
 NOT_A_CAPTURE = "not a pcap or pcapng capture"
 
 
-def open_capture(path, batch_records=65536, stream_buffer_bytes=16 << 20, reuse_arrays=False):
+def open_capture(path, batch_records=65536, stream_buffer_bytes=16 << 20, reuse_arrays=False,
+                 batches_held=1):
     """Open a capture for reading in batches.
 
     Parameters
@@ -45,12 +46,17 @@ def open_capture(path, batch_records=65536, stream_buffer_bytes=16 << 20, reuse_
                                done with each batch before it asks for the next (the
                                engine), which then skips a fresh allocation and its
                                page faults per batch
+    batches_held        : int  1 or 2: how many of the latest batches the reader may still
+                               be reading when it asks for the next one. With 2 (the
+                               engine's detection thread), reused record arrays cycle
+                               through two sets and a stream keeps two buffers: a batch
+                               stays valid until the one after the next is handed out
 
     Raises CaptureError (only) for a missing or unreadable file, an empty input,
     an input that is not pcap/pcapng ("not a pcap or pcapng capture") and a classic
     pcap header with a link type outside SUPPORTED_LINKTYPES ("unsupported link type N").
     """
-    return CaptureSource(path, batch_records, stream_buffer_bytes, reuse_arrays)
+    return CaptureSource(path, batch_records, stream_buffer_bytes, reuse_arrays, batches_held)
 
 
 class CaptureSource:
@@ -65,7 +71,7 @@ class CaptureSource:
     """
 
     def __init__(self, path, batch_records=65536, stream_buffer_bytes=16 << 20,
-                 reuse_arrays=False):
+                 reuse_arrays=False, batches_held=1):
         self.path = str(path)
         self.format = None
         self.compression = None
@@ -74,7 +80,11 @@ class CaptureSource:
         self.records = 0
         self._batch_records = max(1, int(batch_records))
         self._reuse_arrays = reuse_arrays
-        self._kept_arrays = None  # with reuse_arrays: the arrays every batch fills
+        if batches_held not in (1, 2):
+            raise ValueError(f"batches_held must be 1 or 2, not {batches_held}")
+        self._batches_held = batches_held
+        self._kept_arrays = []    # with reuse_arrays: the array sets batches cycle through
+        self._spare_buf = None    # batches_held=2, streams: the buffer refills move into
         self._file = None
         self._mmap = None
         self._buf = None          # whole mmap (mmap mode) or the stream buffer
@@ -163,9 +173,14 @@ class CaptureSource:
         size = min(self._batch_records, (end - pos) // MIN_RECORD_BYTES + 1)
         if not self._reuse_arrays:
             return new_record_arrays(size)
-        if self._kept_arrays is None or len(self._kept_arrays[0]) < size:
-            self._kept_arrays = new_record_arrays(size)
-        return self._kept_arrays
+        kept = self._kept_arrays
+        arrays = None
+        if len(kept) == self._batches_held:
+            arrays = kept.pop(0)          # the set of the oldest batch the reader may hold
+        if arrays is None or len(arrays[0]) < size:
+            arrays = new_record_arrays(size)
+        kept.append(arrays)
+        return arrays
 
     def _damage(self, status, reason, offset, message=None):
         if message is None:
@@ -232,7 +247,7 @@ class CaptureSource:
                     return
                 raise self._damage(WALK_NEED_MORE, reason, base + pos)
             if pos:                                        # keep the incomplete tail
-                buf[:fill - pos] = buf[pos:fill]
+                buf = self._move_tail(buf, pos, fill)
                 base += pos
                 fill -= pos
                 pos = 0
@@ -240,6 +255,20 @@ class CaptureSource:
                 buf = self._grow(buf, fill, base)
             self._fill = fill + stream.fill(memoryview(buf)[fill:])
             self.bytes_done = stream.bytes_done
+
+    def _move_tail(self, buf, pos, fill):
+        """Move buf[pos:fill] to the front of the buffer the next bytes are read into:
+        the same one, or with batches_held=2 the other one (the reader may still be
+        reading the batch just handed out from this one)."""
+        if self._batches_held == 1:
+            buf[:fill - pos] = buf[pos:fill]
+            return buf
+        spare = self._spare_buf
+        if spare is None or len(spare) < len(buf):
+            spare = np.empty(len(buf), dtype=np.uint8)
+        spare[:fill - pos] = buf[pos:fill]
+        self._spare_buf, self._buf = buf, spare
+        return spare
 
     def _grow(self, buf, fill, base):
         """Double the stream buffer for a record bigger than it (bounded by max_unit)."""

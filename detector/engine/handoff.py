@@ -123,7 +123,10 @@ class Handoff:
         self.names = None        # PoolNames: learns pool hosts from stratum URLs
         self.followed = followed  # FollowedFlows: detected flows whose lines numba applies
 
-    def on_events(self, events, arena, rows=None):
+    def on_events(self, events, arena, client_of=None):
+        """Hand a batch's events to the slow path. `client_of(frame)`: the client address
+        (text) of the flow of the packet with that frame number, read from the packet
+        (the flow table's rows may hold other flows by now)."""
         raw = arena.tobytes()      # one copy; events slice it (cheaper than numpy per event)
         kinds = events["kind"]
         hellos = kinds == EV_HELLO
@@ -152,14 +155,15 @@ class Handoff:
                     deferred.append(i)
             elif kind == EV_DNS:
                 wire_name = raw[off + name_at:off + name_at + name_len]
-                if dns.wants(wire_name) and rows is not None and rows[row]["flow_id"] == fid:
-                    dns.on_response(self.client_text(rows, row), raw[off:off + length], ts_ns)
+                if dns.wants(wire_name) and client_of is not None:
+                    dns.on_response(client_of(frame), raw[off:off + length], ts_ns)
             elif kind == EV_PEEK:
                 if intel.on_peek(fid, pos, raw[off:off + length], frame) \
                         and self.peek is not None and self.insp_fid[row] == fid:
                     self.peek[row] = PEEK_OFF
             elif kind == EV_FIRED:
-                self.on_match(fid, row, arena[off:off + length], rows)
+                self.on_match(fid, row, arena[off:off + length],
+                              client_of(frame) if client_of is not None else None)
         while deferred:         # their flows' later bytes, in order, now to numba
             events, resume = self._follow(events[deferred], arena)
             deferred, handed = [], set()
@@ -218,18 +222,24 @@ class Handoff:
         self.intel.on_hellos(events["flow_id"].tolist(), records, names,
                              events["frame"].tolist())
 
-    def on_match(self, fid, row, fired_words, rows=None):
+    def on_match(self, fid, row, fired_words, client=None):
+        """A signature fired for flow `fid`; `client`: its client address as text."""
         bits = np.unpackbits(fired_words, bitorder="little")
         ids = [self.signature_ids[j] for j in np.flatnonzero(bits) if j < len(self.signature_ids)]
         tracked = TrackedFlow(fid, row, MiningSession(max_line_bytes=self.max_line_bytes), ids)
-        if any(i.startswith(URL_SIGNATURES) for i in ids) and rows is not None \
-                and rows[row]["flow_id"] == fid:       # else the flow ended in this batch
-            tracked.url_client = self.client_text(rows, row)
+        if any(i.startswith(URL_SIGNATURES) for i in ids):
+            tracked.url_client = client
         self.flows[fid] = tracked
 
-    def client_text(self, rows, row):
-        """The client address of the flow in `rows[row]`, as text."""
-        return self.addresses.text(int(rows[row]["client_hi"]), int(rows[row]["client_lo"]))
+    def client_reader(self, pkts, side_of_packet, first_record):
+        """client_of(frame) for on_events: the client address, as text, of the flow of
+        the packet with that frame number in a batch (its sender, or its receiver
+        when the packet came from the flow's server)."""
+        def client_of(frame):
+            i = frame - first_record - 1
+            end = "src" if side_of_packet[i] == 0 else "dst"
+            return self.addresses.text(int(pkts[i][end + "_hi"]), int(pkts[i][end + "_lo"]))
+        return client_of
 
     def on_update(self, tracked, direction, data, frame, ts_ns, stream_pos=None):
         """Bytes of one direction at `stream_pos` (None: right after the last ones)."""
@@ -332,9 +342,10 @@ class Inspector:
         """The kernel's arguments for the DNS questions rejected so far (DnsSkipSet)."""
         return self.handoff.dns.skip.arrays
 
-    def inspect(self, rows, pkts, batch, flow_of_packet, fid_of_packet, side_of_packet, start,
-                stop):
-        """Inspect packets [start, stop) of a batch already folded into `rows`."""
+    def inspect(self, pkts, batch, flow_of_packet, fid_of_packet, side_of_packet, start, stop):
+        """Inspect packets [start, stop) of a batch already folded into the flow table
+        (which wrote flow_of_packet, fid_of_packet and side_of_packet)."""
+        client_of = self.handoff.client_reader(pkts, side_of_packet, batch.first_record)
         i = start
         while i < stop:
             i = inspect_batch(pkts[:stop], batch.buf, batch.ts_ns, batch.first_record,
@@ -343,7 +354,8 @@ class Inspector:
                               *self.tables, *self.dns_skip, self.events, self.arena)
             n = self.meta[IM_EVENTS]
             if n:
-                self.handoff.on_events(self.events[:n], self.arena[:self.meta[IM_ARENA]], rows)
+                self.handoff.on_events(self.events[:n], self.arena[:self.meta[IM_ARENA]],
+                                       client_of)
 
     def warm_up(self):
         """Load the inspection kernel and the slow path's line reader (compiled once,

@@ -60,7 +60,8 @@ EVENT_DTYPE = np.dtype([
     ("row", np.int32),         # its flow-table row (valid while rows[row] has that flow_id)
     ("kind", np.uint8),        # EV_*
     ("direction", np.uint8),   # 0 client->server, 1 server->client
-    ("frame", np.int64),       # 1-based record number of the packet (0 for EV_FIRED)
+    ("frame", np.int64),       # 1-based record number of the packet (EV_FIRED: the one
+                               # that completed the match)
     ("ts_ns", np.int64),       # timestamp of that packet
     ("stream_pos", np.int64),  # offset of the first byte within its direction's stream
     ("arena_off", np.int64),   # where the bytes are in the arena

@@ -8,6 +8,7 @@ import select
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -17,8 +18,8 @@ import zstandard
 
 from detector.capture import open_capture, record_walk_count
 from tests.gen.capture_formats import (
-    PcapWriter, compress, payload, read_capture, rich_pcapng, simple_pcap, without_offsets,
-    write,
+    PcapWriter, compress, payload, read_capture, records_of, rich_pcapng, simple_pcap,
+    without_offsets, write,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -79,6 +80,48 @@ def test_stream_batches_reuse_one_bounded_buffer(tmp_path):
     with open_capture(path, stream_buffer_bytes=4096) as source:
         sizes = {len(b.buf) for b in source.batches()}
     assert sizes == {4096}
+
+
+def read_one_batch_late(path, **kw):
+    """Records of `path`, each batch converted only after the next one is handed out
+    (how the engine's detection thread reads them)."""
+    records, held = [], None
+    with open_capture(path, **kw) as source:
+        for batch in source.batches():
+            if held is not None:
+                records.extend(records_of([held])[0])
+            held = batch
+        records.extend(records_of([held])[0])
+    return records
+
+
+@pytest.mark.parametrize("kind", [None, "gzip", "zstd"])
+@pytest.mark.parametrize("name", sorted(CAPTURES))
+@pytest.mark.parametrize("reuse", [False, True])
+def test_two_batches_held_stay_valid(tmp_path, name, kind, reuse):
+    """batches_held=2: a batch's records and bytes are intact until the batch after the
+    next is asked for, with reused record arrays and a stream refilled every batch."""
+    w = CAPTURES[name]()
+    path = write(tmp_path / "c", w.bytes(), kind) if kind else write(tmp_path / "p", w.bytes())
+    fresh, err = read_capture(path, batch_records=5)
+    assert err is None
+    late = read_one_batch_late(path, batch_records=5, stream_buffer_bytes=256,
+                               reuse_arrays=reuse, batches_held=2)
+    # a stream's offsets depend on its buffer size; what each record holds does not
+    assert without_offsets(late) == without_offsets(fresh) and len(fresh) == len(w.expected)
+
+
+def test_one_batch_held_is_overwritten_by_the_next():
+    """The case batches_held=2 is for: with one, reading a batch late gives the
+    records of the next one (reused arrays) or bytes a refill moved (streams)."""
+    w = simple_pcap(40)
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = write(Path(tmp) / "p", w.bytes())
+        packed = write(Path(tmp) / "c", w.bytes(), "zstd")
+        fresh, _ = read_capture(plain, batch_records=5)
+        assert read_one_batch_late(plain, batch_records=5, reuse_arrays=True) != fresh
+        late = read_one_batch_late(packed, batch_records=5, stream_buffer_bytes=256)
+        assert without_offsets(late) != without_offsets(fresh)
 
 
 # --- stdin ----------------------------------------------------------------------------
