@@ -71,7 +71,8 @@ class CaptureStats:
 
 def default_threads():
     """2 (a detection thread) when this process may run on more than one CPU, else 1."""
-    return 2 if len(os.sched_getaffinity(0)) > 1 else 1
+    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    return 2 if (len(allowed) if allowed is not None else os.cpu_count() or 1) > 1 else 1
 
 
 def readonly(buf):

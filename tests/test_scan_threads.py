@@ -1,6 +1,7 @@
 """`minewatch scan --threads 2` (the flow table folds the next batch in a second thread
 while detection inspects this one) gives exactly the output of `--threads 1`."""
 
+import os
 import subprocess
 import sys
 import threading
@@ -8,7 +9,7 @@ import threading
 import pytest
 import zstandard
 
-from detector.pipeline import CaptureStats, EngineOptions, iter_capture_flows
+from detector.pipeline import CaptureStats, EngineOptions, default_threads, iter_capture_flows
 from detector.scan_command import CaptureScan, load_detectors
 from tests.test_cli_scan import BENIGN, MINING, PCAPS, REPO, minewatch
 
@@ -92,3 +93,15 @@ def test_flows_alone_stay_in_one_thread():
                                     t.name for t in threading.enumerate())):
         pass
     assert names and "minewatch-flows" not in names and stats.flows > 0
+
+
+def test_the_default_follows_the_cpus_the_process_may_use():
+    """Two threads when the process may run on two CPUs or more, one when pinned to one
+    (as `taskset -c 0` does): a second thread on one core only adds hand-overs."""
+    code = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+            "from detector.pipeline import default_threads; print(default_threads())")
+    pinned = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                            text=True, timeout=120)
+    assert pinned.stdout.strip() == "1", pinned.stderr
+    if len(os.sched_getaffinity(0)) > 1:
+        assert default_threads() == 2
