@@ -44,7 +44,7 @@ from detector.engine.inspect import (IM_ARENA, IM_EVENTS, INSPECT_CANDIDATE,  # 
                                      INSPECT_MATCHING, INSPECT_OFF, S_CONTIG, bare_ack,
                                      inspect_batch)
 from detector.pipeline import OUT_ROWS, EngineOptions, readonly  # noqa: E402
-from detector.scan_command import load_matcher  # noqa: E402
+from detector.scan_command import CaptureScan, load_matcher  # noqa: E402
 
 C_NEW = 0          # census columns
 C_MATCHING = 1     # packets per inspection state of their row (after a new flow's reset)
@@ -147,7 +147,10 @@ def run_once(path, options, matcher, k_bytes, with_census):
     fop_all = np.zeros(options.batch_records, np.int32)
     fid_all = np.zeros(options.batch_records, np.int64)
     side_all = np.zeros(options.batch_records, np.uint8)
-    insp = Inspector(matcher, options.max_flows, k_bytes) if matcher is not None else None
+    # the inspector as scan sets it up (pool names, the DNS filter, which hellos to read):
+    # a bare Inspector would send every DNS answer to Python
+    insp = (CaptureScan(path, matcher, options, k_bytes, lambda hit: None).inspector
+            if matcher is not None else None)
     cen = np.zeros(C_SIZE, np.int64) if with_census and insp is not None else None
     total = 0
     t_all = time.perf_counter()
