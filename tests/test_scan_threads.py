@@ -11,9 +11,15 @@ import zstandard
 
 from detector.pipeline import CaptureStats, EngineOptions, default_threads, iter_capture_flows
 from detector.scan_command import CaptureScan, load_detectors
+from tests.corpus import corpus_dir
 from tests.test_cli_scan import BENIGN, MINING, PCAPS, REPO, minewatch
 
 ALL = MINING + BENIGN
+CORPUS_FILES = ["nesfit-DI-cryptominingdetection/cgminer.g2.pcapng",
+                "nesfit-DI-cryptominingdetection/eth-eu1.nanopool.org.pcapng",
+                "nesfit-DI-cryptominingdetection/zec-eu.suprnova.cc.pcapng",
+                "ndpi/mining.pcapng", "ndpi/monero.pcap", "ndpi/bitcoin.pcap",
+                "ndpi/long_tls_certificate.pcap", "ndpi/dns_doh.pcap"]
 
 
 def scan_both(*args, stdin=None):
@@ -23,6 +29,7 @@ def scan_both(*args, stdin=None):
 
 
 def minewatch_stdin(data, *args):
+    """`minewatch ARGS` with `data` on its stdin."""
     return subprocess.run([sys.executable, str(REPO / "cli.py"), *map(str, args)],
                           input=data, capture_output=True, timeout=600)
 
@@ -105,3 +112,17 @@ def test_the_default_follows_the_cpus_the_process_may_use():
     assert pinned.stdout.strip() == "1", pinned.stderr
     if len(os.sched_getaffinity(0)) > 1:
         assert default_threads() == 2
+
+
+
+@pytest.mark.parametrize("options", [[], ["--batch-records", "50", "--max-flows", "64"]])
+def test_same_on_real_captures(options):
+    """Real captures of the shared corpus (hundreds of pool probes with stratum and
+    getblocktemplate, EthProxy, Zcash, nDPI's mining and crypto-node traffic, TLS, DoH):
+    the same lines in the same order, in one thread and in two, also with small batches
+    and a table so small that flows are evicted between segments."""
+    paths = [corpus_dir() / name for name in CORPUS_FILES]
+    one, two = scan_both("-q", *options, *paths)
+    assert one.returncode == two.returncode == 1, two.stderr
+    assert one.stdout == two.stdout
+    assert one.stdout.count(b'"state":"ended"') >= 100
