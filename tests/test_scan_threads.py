@@ -114,7 +114,6 @@ def test_the_default_follows_the_cpus_the_process_may_use():
         assert default_threads() == 2
 
 
-
 @pytest.mark.parametrize("options", [[], ["--batch-records", "50", "--max-flows", "64"]])
 def test_same_on_real_captures(options):
     """Real captures of the shared corpus (hundreds of pool probes with stratum and
