@@ -9,6 +9,7 @@ import random
 
 import numpy as np
 from scapy.layers.inet import IP, TCP
+from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 
@@ -225,3 +226,29 @@ def test_an_evicted_flow_takes_its_client_from_its_packets():
     flows = inspector.handoff.flows
     assert first not in engine.table[0]["flow_id"]       # evicted, its row reused
     assert flows[first].url_client == flows[second].url_client == CLIENT
+
+
+def test_the_client_of_a_packet_is_its_flows_client_whichever_side_sent_it():
+    """client_of(frame) reads the client address from the packet and the side the flow
+    table gave it: the sender of a client packet, the receiver of a server packet; the
+    same address the flow's row holds, however the table oriented the flow."""
+    recorder = Recorder()
+    engine, inspector = engine_with(recorder)
+    v6 = [bytes(Ether() / IPv6(src=a, dst=b) / TCP(sport=s, dport=d, flags="PA") / Raw(b"q"))
+          for a, b, s, d in (("2001:db8::2", "2001:db8::1", 40001, 50001),
+                             ("2001:db8::1", "2001:db8::2", 50001, 40001))]
+    frames = [frame(46000, ISN, flags="S"), frame(46000, 9000, b"x", to_server=False),
+              frame(47000, 9000, b"y", to_server=False), frame(47000, ISN, b"z"), *v6]
+    list(engine.feed(batch(frames, 100)))
+    packets = engine.packet_sets[0]
+    client_of = inspector.handoff.client_reader(packets.pkts, packets.side_of_packet, 100)
+    rows = engine.table[0]
+    sides, texts = [], []
+    for i in range(len(frames)):
+        row = rows[packets.flow_of_packet[i]]
+        expected = inspector.handoff.addresses.text(int(row["client_hi"]), int(row["client_lo"]))
+        assert client_of(101 + i) == expected, i
+        sides.append(int(packets.side_of_packet[i]))
+        texts.append(expected)
+    assert texts[:4] == [CLIENT] * 4
+    assert sides[:4] == [0, 1, 1, 0] and sides[4] != sides[5]   # both sides were read
