@@ -71,8 +71,11 @@ class CaptureStats:
 
 def default_threads():
     """2 (a detection thread) when this process may run on more than one CPU, else 1."""
-    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    return 2 if (len(allowed) if allowed is not None else os.cpu_count() or 1) > 1 else 1
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:          # no affinity call on this platform
+        cpus = os.cpu_count() or 1
+    return 2 if cpus > 1 else 1
 
 
 def readonly(buf):
