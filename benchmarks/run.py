@@ -76,6 +76,7 @@ MINEWATCH_STEPS = {
     "scan": ("minewatch scan", "scan", ("--threads", "1"), 1),
     "scan2": ("minewatch scan, 2 threads", "scan", ("--threads", "2"), 2),
 }
+SCAN_STEP_OF_THREADS = {1: "scan", 2: "scan2"}    # judged apart, keys named after the step
 
 
 def log(msg: str) -> None:
@@ -648,14 +649,11 @@ def print_paired(paired, targets):
           f"in brackets):")
     print(f"  minewatch flows / ndpiReader = {med['flows_x_ndpi']:.1f}x "
           f"[{spread('flows_x_ndpi')}]")
-    judge_scan(targets, med["scan_over_flows"], med["scan_x_ndpi"], source="paired rounds",
-               ranges=(f" [{spread('scan_over_flows', 100, '{:.0f}')}%]",
-                       f" [{spread('scan_x_ndpi')}]"), indent="  ")
-    if "scan2_over_flows" in med:
-        judge_scan(targets, med["scan2_over_flows"], med["scan2_x_ndpi"],
-                   source="paired rounds", indent="  ", threads=2,
-                   ranges=(f" [{spread('scan2_over_flows', 100, '{:.0f}')}%]",
-                           f" [{spread('scan2_x_ndpi')}]"))
+    for threads, key in SCAN_STEP_OF_THREADS.items():
+        over, x_ndpi = f"{key}_over_flows", f"{key}_x_ndpi"
+        judge_scan(targets, med[over], med[x_ndpi], source="paired rounds", indent="  ",
+                   threads=threads, ranges=(f" [{spread(over, 100, '{:.0f}')}%]",
+                                            f" [{spread(x_ndpi)}]"))
 
 
 def judge_scan(targets, over, x_ndpi, source=None, ranges=("", ""), indent="", threads=1):
@@ -663,7 +661,7 @@ def judge_scan(targets, over, x_ndpi, source=None, ranges=("", ""), indent="", t
     fraction, `x_ndpi`: scan / ndpiReader, None if not measured) and add them to
     `targets`; `ranges` are printed after each value. `threads=2`: the figures of scan
     with its detection thread on a second core (keys scan2_*)."""
-    key = "scan" if threads == 1 else "scan2"
+    key = SCAN_STEP_OF_THREADS[threads]
     label = "minewatch scan" + (", one core," if threads == 1 else ", 2 threads on 2 cores,")
     judged = [(f"{key}_over_flows", over, TARGET_SCAN_OVER_FLOWS,
                over <= TARGET_SCAN_OVER_FLOWS,
