@@ -157,6 +157,8 @@ CASES = [
     Case("cisco_hdlc_v4",          "cisco_hdlc",       4),
     Case("cisco_hdlc_v6",          "cisco_hdlc",       6),
     Case("ppp_ether_v4",           "ppp_ether",        4),
+    Case("ppi_ethernet_v4",        "ppi_ethernet",     4),
+    Case("ppi_raw_v6",             "ppi_raw",          6),
     # encapsulations
     Case("vlan_v4",                "vlan",             4),
     Case("qinq_88a8_v6",           "qinq_88a8",        6),

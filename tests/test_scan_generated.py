@@ -34,7 +34,7 @@ TRANSPORTS = {
     "out_of_order": gen.Transport(cut_mid=True, reorder=0),
     "ipv6": gen.Transport(v=6),
 }
-ENCAPS = ("vlan", "gtpu")
+ENCAPS = ("vlan", "gtpu", "ppi_ethernet")
 
 # fields a dialect gets wrong because of a defect reported below (tested by the xfails)
 KNOWN_WRONG: dict[str, set] = {}

@@ -25,6 +25,13 @@ def be32(buf, off):
 
 
 @kernel
+def le16(buf, off):
+    """Little-endian uint16 at buf[off:off+2] as int64; caller guarantees off + 2 <= end."""
+    at = np.uint64(off)
+    return (np.int64(buf[at + np.uint64(1)]) << 8) | np.int64(buf[at])
+
+
+@kernel
 def le32(buf, off):
     """Little-endian uint32 at buf[off:off+4] as int64; caller guarantees off + 4 <= end."""
     at = np.uint64(off)

@@ -1,6 +1,7 @@
 """Link layers up to the first IP header: every LINKTYPE_*, VLAN, MPLS, PPPoE.
 
 Specs: tcpdump.org/linktypes.html (NULL, LOOP, SLL, SLL2, PPP, C_HDLC),
+CACE "Per-Packet Information Header Specification" 1.0.10 (PPI),
 IEEE 802.1Q (VLAN/QinQ), RFC 3032 (MPLS label stack), RFC 4385 (pseudowire
 control word), RFC 2516 (PPPoE), RFC 1661/1662 (PPP, HDLC-like framing).
 None of these are tunnels (no TUNNEL_* bit); they never write the packet row.
@@ -8,13 +9,13 @@ None of these are tunnels (no TUNNEL_* bit); they never write the packet row.
 
 import numpy as np
 
-from detector.engine.bytes_ import be16, be32, le32
+from detector.engine.bytes_ import be16, be32, le16, le32
 from detector.engine.config import inline_kernel, kernel
 from detector.engine.dtypes import (
     DECODE_MALFORMED, DECODE_NOT_IP, DECODE_OK, DECODE_TRUNCATED,
     DECODE_UNSUPPORTED_LINK, LINKTYPE_C_HDLC, LINKTYPE_ETHERNET, LINKTYPE_IPV4,
     LINKTYPE_IPV6, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_LOOP,
-    LINKTYPE_NULL, LINKTYPE_PPP, LINKTYPE_PPP_ETHER, LINKTYPE_PPP_HDLC,
+    LINKTYPE_NULL, LINKTYPE_PPI, LINKTYPE_PPP, LINKTYPE_PPP_ETHER, LINKTYPE_PPP_HDLC,
     LINKTYPE_RAW, LINKTYPE_RAW_BSD12, LINKTYPE_RAW_BSD14,
 )
 from detector.engine.layers import (
@@ -33,6 +34,7 @@ SLL_HLEN = 16
 SLL2_HLEN = 20
 C_HDLC_HLEN = 4
 NULL_HLEN = 4
+PPI_HLEN = 8             # version, flags, header length (LE16), inner DLT (LE32)
 AF_INET = 2
 AF_INET6_LINUX = 10
 AF_INET6_NETBSD = 24     # also OpenBSD
@@ -248,6 +250,21 @@ def null_family_next(family):
     return 0
 
 
+@kernel
+def ppi_frame(buf, off, end):
+    """The frame inside a PPI record: (status, its DLT, its offset). PPI is little-endian
+    whatever the file's byte order; its length covers the header and every field."""
+    if end - off < PPI_HLEN:
+        return DECODE_TRUNCATED, np.int64(0), off
+    length = le16(buf, off + 2)
+    inner = le32(buf, off + 4)
+    if buf[off] != 0 or length < PPI_HLEN or inner == LINKTYPE_PPI:
+        return DECODE_MALFORMED, np.int64(0), off
+    if end - off < length:
+        return DECODE_TRUNCATED, np.int64(0), off
+    return DECODE_OK, inner, off + length
+
+
 @inline_kernel
 def decode_link(buf, off, end, linktype):
     """Decode the link-layer header of one record up to its first IP header.
@@ -266,8 +283,14 @@ def decode_link(buf, off, end, linktype):
     DECODE_UNSUPPORTED_LINK for other link types; DECODE_TRUNCATED or
     DECODE_MALFORMED from the headers. Raw IP with a version nibble other
     than 4/6 is DECODE_MALFORMED. NULL's family is in the writer's byte
-    order, so both orders are accepted; LOOP's is big-endian.
+    order, so both orders are accepted; LOOP's is big-endian. PPI's header
+    (its fields: radio, GPS...) is skipped and its frame decoded by its own DLT;
+    a PPI header inside PPI, or a version other than 0, is DECODE_MALFORMED.
     """
+    if linktype == LINKTYPE_PPI:
+        status, linktype, off = ppi_frame(buf, off, end)
+        if status != DECODE_OK:
+            return status, 0, off
     if linktype == LINKTYPE_ETHERNET:
         return decode_ethernet(buf, off, end)
     if linktype == LINKTYPE_RAW or linktype == LINKTYPE_RAW_BSD12 or linktype == LINKTYPE_RAW_BSD14:

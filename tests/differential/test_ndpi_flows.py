@@ -25,7 +25,6 @@ CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap")
 # Files whose flows we do not compare with tshark, and why. Record counts are
 # still compared for every file.
 EXCLUDED_FLOWS = {
-    "someip_sd_sample.pcap": "link type PPI (192, 802.11 radio headers) is not decoded",
     "fuzz-2021-06-07-c6c72a0a56.pcap": "one fuzzed GTP-U packet cut inside its GTP header: "
                                        "tshark counts the outer UDP, we count it truncated",
 }
@@ -35,7 +34,6 @@ EXCLUDED_COUNT = {
     "fuzz-2021-10-13.pcap": "a fuzzed record claims caplen 524501 (> 256 KiB): we stop with "
                             "'corrupt' at byte 24; Wireshark swaps caplen and wirelen and "
                             "reads one cut-off record",
-    "someip_sd_sample.pcap": "link type PPI (192) is refused at open (unsupported link type)",
 }
 
 UDP_TUNNELS = {"vxlan", "gtp", "teredo"}

@@ -21,7 +21,9 @@ from scapy.contrib.mpls import MPLS
 from scapy.layers.inet import GRE, IP, TCP, UDP
 from scapy.layers.inet6 import (IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment,
                                 IPv6ExtHdrHopByHop, IPv6ExtHdrRouting)
+from scapy.contrib.ppi_cace import PPI_Dot11Common
 from scapy.layers.l2 import CookedLinux, CookedLinuxV2, Dot1AD, Dot1Q, Ether
+from scapy.layers.ppi import PPI, PPI_Hdr
 from scapy.layers.ppp import HDLC, PPP, PPPoE
 from scapy.layers.vxlan import VXLAN
 from scapy.packet import Raw
@@ -200,6 +202,10 @@ ENCAPS = {
     "cisco_hdlc": Encap(dt.LINKTYPE_C_HDLC, lambda ip, c2s: (
         (b"\x0f\x00\x08\x00" if ip.version == 4 else b"\x0f\x00\x86\xdd") + bytes(ip))),
     "ppp_ether": Encap(dt.LINKTYPE_PPP_ETHER, lambda ip, c2s: PPPoE(sessionid=9) / PPP() / ip),
+    # PPI (a radio field, as a Wi-Fi sniffer writes it) before the frame of its own DLT
+    "ppi_ethernet": Encap(dt.LINKTYPE_PPI, lambda ip, c2s: PPI(
+        dlt=E, headers=[PPI_Hdr() / PPI_Dot11Common(Ch_Freq=2437)]) / _eth(c2s, ip)),
+    "ppi_raw": Encap(dt.LINKTYPE_PPI, lambda ip, c2s: PPI(dlt=dt.LINKTYPE_RAW) / ip),
     # encapsulations inside Ethernet
     "vlan": Encap(E, lambda ip, c2s: _eth(c2s, Dot1Q(vlan=10) / ip)),
     "qinq_88a8": Encap(E, lambda ip, c2s: _eth(c2s, Dot1AD(vlan=100) / Dot1Q(vlan=10) / ip)),

@@ -21,7 +21,9 @@ from scapy.layers.inet6 import (
     IPv6ExtHdrRouting,
 )
 from scapy.layers.ipsec import AH
+from scapy.contrib.ppi_cace import PPI_Dot11Common
 from scapy.layers.l2 import ARP, LLC, STP, CookedLinux, CookedLinuxV2, Dot1AD, Dot1Q, Ether
+from scapy.layers.ppi import PPI, PPI_Hdr
 from scapy.layers.ppp import HDLC, PPP, PPPoE
 from scapy.layers.sctp import SCTP
 from scapy.layers.vxlan import VXLAN
@@ -166,6 +168,11 @@ def link_cases():
         out.append(case(f"raw{lt}_v6", lt, p6, e6))
     out.append(case("ipv4_linktype", dt.LINKTYPE_IPV4, p4, e4))
     out.append(case("ipv6_linktype", dt.LINKTYPE_IPV6, p6, e6))
+    # PPI: a radio field (802.11-common) before an Ethernet frame; none before raw IP
+    out.append(case("ppi_dot11common_eth_v4", dt.LINKTYPE_PPI,
+                    PPI(dlt=dt.LINKTYPE_ETHERNET, headers=[PPI_Hdr() / PPI_Dot11Common()])
+                    / eth(Dot1Q(vlan=10) / p4), e4))
+    out.append(case("ppi_raw_v6", dt.LINKTYPE_PPI, PPI(dlt=dt.LINKTYPE_RAW) / p6, e6))
     return out
 
 
@@ -401,6 +408,17 @@ def failure_cases():
         ("unknown_linktype", 147, ip4, dt.DECODE_UNSUPPORTED_LINK),
         ("unknown_linktype_big", 65535, ip4, dt.DECODE_UNSUPPORTED_LINK),
         ("raw_version_5", dt.LINKTYPE_RAW, b"\x55" + ip4[1:], dt.DECODE_MALFORMED),
+        ("ppi_dot11_frame", dt.LINKTYPE_PPI,
+         bytes(PPI(dlt=105, headers=[PPI_Hdr() / PPI_Dot11Common()])) + b"\x08\x02" + bytes(30),
+         dt.DECODE_UNSUPPORTED_LINK),
+        ("ppi_inside_ppi", dt.LINKTYPE_PPI,
+         bytes(PPI(dlt=dt.LINKTYPE_PPI) / PPI(dlt=dt.LINKTYPE_RAW) / p4), dt.DECODE_MALFORMED),
+        ("ppi_version_1", dt.LINKTYPE_PPI, bytes(PPI(version=1, dlt=dt.LINKTYPE_RAW) / p4),
+         dt.DECODE_MALFORMED),
+        ("ppi_length_4", dt.LINKTYPE_PPI, bytes(PPI(len=4, dlt=dt.LINKTYPE_RAW) / p4),
+         dt.DECODE_MALFORMED),
+        ("ppi_length_past_record", dt.LINKTYPE_PPI, bytes(PPI(len=4000, dlt=dt.LINKTYPE_RAW) / p4),
+         dt.DECODE_TRUNCATED),
         ("eth_ipv4_version_6", dt.LINKTYPE_ETHERNET, bytes(eth(Raw(b"\x65" + ip4[1:]), etype=0x0800)),
          dt.DECODE_MALFORMED),
         ("ipv4_ihl_4", dt.LINKTYPE_ETHERNET, bytes(eth(Raw(b"\x44" + ip4[1:]), etype=0x0800)), dt.DECODE_MALFORMED),
