@@ -1,7 +1,9 @@
-"""detector.engine.bytes_.copy_bytes against numpy slicing, compiled and (test below)
-again with NUMBA_DISABLE_JIT=1, where its unsigned indices are numpy scalars."""
+"""detector.engine.bytes_: copy_bytes against numpy slicing, compiled and (test below)
+again with NUMBA_DISABLE_JIT=1, where its unsigned indices are numpy scalars; the
+integer readers against struct."""
 
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detector.engine.bytes_ import copy_bytes
+from detector.engine.bytes_ import be16, be32, be64, copy_bytes, le16, le32
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -32,10 +34,19 @@ def test_copy_bytes_is_a_slice_assignment(src, data):
     assert np.array_equal(dst, want)
 
 
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(min_size=8, max_size=40), at=st.integers(0, 32))
+def test_readers_are_struct_unpacks(data, at):
+    at = min(at, len(data) - 8)
+    buf = np.frombuffer(data, np.uint8)
+    for read, fmt in ((be16, ">H"), (be32, ">I"), (be64, ">Q"), (le16, "<H"), (le32, "<I")):
+        assert int(read(buf, at)) == struct.unpack_from(fmt, data, at)[0], fmt
+
+
 @pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="already without JIT")
 def test_copy_bytes_without_jit():
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           "tests/unit/engine/test_bytes.py", "-k", "slice_assignment"],
+                           "tests/unit/engine/test_bytes.py", "-k", "slice_assignment or readers"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
