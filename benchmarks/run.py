@@ -537,10 +537,10 @@ PAIRED = ("flows", "scan", "scan2", "ndpi")
 
 def step_paired(path: Path, core: int, env, timeout: float, rounds: int):
     """`rounds` rounds of one warm minewatch flows, scan, scan on two threads and
-    ndpiReader run each,
-    in an order that turns every round, so the three see the same machine (a shared
-    machine changes speed by more than a change in the engine between steps a minute
-    apart). Returns each run's processing seconds and the ratios within each round."""
+    ndpiReader run each, in an order that turns every round, so the four see the same
+    machine (a shared machine changes speed by more than a change in the engine between
+    steps a minute apart). Returns each run's processing seconds and the ratios within
+    each round."""
     base, _ = minewatch_cmd()
     nd_base = ndpi_command(core)
     if base is None or nd_base is None:
@@ -565,13 +565,11 @@ def step_paired(path: Path, core: int, env, timeout: float, rounds: int):
     except (RunFailed, subprocess.TimeoutExpired) as e:
         log(f"paired rounds: {e}")
         return {"error": str(e)}
-    per_round = {
-        "flows_x_ndpi": [n / f for n, f in zip(seconds["ndpi"], seconds["flows"])],
-        "scan_x_ndpi": [n / s for n, s in zip(seconds["ndpi"], seconds["scan"])],
-        "scan_over_flows": [s / f - 1 for s, f in zip(seconds["scan"], seconds["flows"])],
-        "scan2_x_ndpi": [n / s for n, s in zip(seconds["ndpi"], seconds["scan2"])],
-        "scan2_over_flows": [s / f - 1 for s, f in zip(seconds["scan2"], seconds["flows"])],
-    }
+    per_round = {"flows_x_ndpi": [n / f for n, f in zip(seconds["ndpi"], seconds["flows"])]}
+    for key in SCAN_STEP_OF_THREADS.values():
+        per_round[f"{key}_x_ndpi"] = [n / s for n, s in zip(seconds["ndpi"], seconds[key])]
+        per_round[f"{key}_over_flows"] = [s / f - 1
+                                          for s, f in zip(seconds[key], seconds["flows"])]
     return {"rounds": rounds, "seconds": seconds, "ndpi_startup_s": nd_startup,
             "per_round": per_round,
             "median": {k: statistics.median(v) for k, v in per_round.items()}}
