@@ -18,10 +18,10 @@ from dataclasses import dataclass, replace
 from scapy.contrib.erspan import ERSPAN_II, ERSPAN_III
 from scapy.contrib.gtp import GTP_U_Header
 from scapy.contrib.mpls import MPLS
+from scapy.contrib.ppi_cace import PPI_Dot11Common
 from scapy.layers.inet import GRE, IP, TCP, UDP
 from scapy.layers.inet6 import (IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment,
                                 IPv6ExtHdrHopByHop, IPv6ExtHdrRouting)
-from scapy.contrib.ppi_cace import PPI_Dot11Common
 from scapy.layers.l2 import CookedLinux, CookedLinuxV2, Dot1AD, Dot1Q, Ether
 from scapy.layers.ppi import PPI, PPI_Hdr
 from scapy.layers.ppp import HDLC, PPP, PPPoE
