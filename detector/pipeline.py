@@ -310,12 +310,12 @@ def iter_capture_flows(path, options: EngineOptions, stats: CaptureStats, progre
     engine = FlowEngine(options, inspector, first_flow_id, packet_sets=2 if threaded else 1)
     if on_engine is not None:
         on_engine(engine)
-    t0 = time.perf_counter()
     if source is None:
         # the engine is done with each batch before it asks for the next (or the one
         # after, when it folds the next while inspecting this one)
         source = open_capture(path, batch_records=options.batch_records, reuse_arrays=True,
                               batches_held=2 if threaded else 1)
+    t0 = time.perf_counter()        # opened: its walker's kernel is loaded (start-up)
     with source:
         segments = capture_segments(engine, source, stats)
         folded = (run_ahead(segments, engine.rest, "minewatch-flows") if threaded

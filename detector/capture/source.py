@@ -20,7 +20,7 @@ from detector.capture.magic import (
 from detector.capture.streams import open_stream
 from detector.capture.walk_common import REASON_TEXT, WALK_CORRUPT, WALK_NEED_MORE, WALK_OK
 from detector.capture.walkers import (
-    MIN_RECORD_BYTES, PcapngWalker, PcapWalker, make_batch, new_record_arrays,
+    MIN_RECORD_BYTES, PcapngWalker, PcapWalker, load_walker, make_batch, new_record_arrays,
 )
 from detector.errors import CaptureError
 
@@ -127,6 +127,7 @@ class CaptureSource:
         self._buf = np.frombuffer(self._mmap, dtype=np.uint8)
         self._fill = size
         self._walker = self._make_walker(self._buf[:24])
+        load_walker(self._walker, self._buf)
 
     def _open_stream(self, buffer_bytes):
         raw, self._file = self._file, None
@@ -144,6 +145,7 @@ class CaptureSource:
             raise CaptureError(self.path, "empty input" if self.path == "-" else
                                "empty capture", byte_offset=0, record_index=0)
         self._walker = self._make_walker(self._buf[:self._fill])
+        load_walker(self._walker, self._buf)
 
     def _make_walker(self, head):
         self.format = sniff_format(bytes(head[:4]))

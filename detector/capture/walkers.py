@@ -31,6 +31,12 @@ def make_batch(buf, arrays, n, first_record):
                        first_record)
 
 
+def load_walker(walker, buf):
+    """Load `walker`'s kernel for buffers of `buf`'s type (compiled once, then from the
+    cache) with a walk of no bytes, before the source's records are timed."""
+    walker.walk(buf, walker.data_start, walker.data_start, new_record_arrays(0))
+
+
 class PcapWalker:
     """Classic pcap: records start after the 24-byte file header.
 

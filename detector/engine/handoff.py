@@ -31,6 +31,7 @@ from ..protocols.followed import FollowedFlows
 from ..protocols.message import TOCLIENT, TOSERVER
 from ..protocols.session import MiningSession
 from ..sinks.flow_records import AddressCache
+from . import dns_skip
 from .dtypes import PACKET_DTYPE
 from .inspect import (EV_DATA, EV_DNS, EV_FIRED, EV_HEAD, EV_HELLO, EV_PEEK, EVENT_DTYPE,
                       IM_ARENA, IM_CANDIDATES, IM_DNS, IM_DNS_SKIPPED, IM_EVENTS, IM_EXCLUDED,
@@ -361,6 +362,7 @@ class Inspector:
         """Load the inspection kernel and the slow path's line reader (compiled once,
         then from the cache) on empty input."""
         steady.warm_up()
+        dns_skip.warm_up()
         self.handoff.followed.warm_up()
         empty = np.zeros(0, np.uint8)
         empty.flags.writeable = False

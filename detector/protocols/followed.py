@@ -114,8 +114,11 @@ class FollowedFlows:
         return resume
 
     def warm_up(self):
-        """Load follow_batch (compiled once, then from the cache)."""
+        """Load follow_batch and hash_ring (compiled once, then from the cache): a first
+        hand-over would otherwise load the latter while packets are timed."""
         self.run(np.zeros(0, EVENT_DTYPE), np.zeros(0, np.uint8))
+        ints, _, _, _, _, _, _, _, ring_key, ring_len, ring_hash = fk.new_state(1)[:11]
+        fk.hash_ring(ints, ring_key, ring_len, ring_hash, 0)     # slot 0: no jobs yet
 
     # ------------------------------------------------------------ in
 
