@@ -13,6 +13,13 @@ repeats, the packets/s of the whole loop, page faults per stage
 inspection state and payload bytes that go through the head buffer
 (place_segment) and the automaton (match_payload).
 
+With `--floor`, a third mode runs the flows loop plus a kernel that only reads the
+first K payload bytes of each direction of each flow, the bytes the issue has
+detection match: once with a load per 64-byte cache line (what memory must deliver
+whatever the matcher) and once with a load per byte (a plain loop, what a matcher
+that looks at each byte pays at least). Their seconds next to flows' say how much of
+detection's budget the reading alone takes.
+
 The census comes from one extra run that calls inspect_batch one packet at a
 time from a kernel, reading each row's state before and its head after (exact,
 but slower: that run is not timed).
@@ -37,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from detector.capture import open_capture  # noqa: E402
 from detector.engine.decode import decode_batch  # noqa: E402
-from detector.engine.dtypes import FLOW_DTYPE, PACKET_DTYPE  # noqa: E402
+from detector.engine.dtypes import DECODE_OK, FLOW_DTYPE, PACKET_DTYPE  # noqa: E402
 from detector.engine.flowtable import META_OUT_N, new_flow_table, update_flows  # noqa: E402
 from detector.engine.handoff import Inspector  # noqa: E402
 from detector.engine.inspect import (IM_ARENA, IM_EVENTS, INSPECT_CANDIDATE,  # noqa: E402
@@ -119,6 +126,41 @@ def census_inspect(pkts, buf, ts_ns, first_record, fop, fids, sides, start, stop
     return stop
 
 
+@njit(cache=False)
+def read_first_bytes(pkts, buf, fop, fids, sides, start, stop, seen_fid, seen, k_bytes, step,
+                     out):
+    """Load every `step`-th byte of the first k_bytes payload bytes of each direction of
+    each flow in packets [start, stop) (in capture order: a floor, not reassembly);
+    seen_fid/seen: per flow-table row, whose bytes and how many so far. out[0] += bytes
+    covered, out[1] += a sum of the loaded bytes (so that the loads are kept)."""
+    total = np.uint64(0)
+    for i in range(start, stop):
+        row = fop[i]
+        if row < 0:
+            continue
+        p = pkts[i]
+        n = np.int64(p["payload_caplen"])
+        if p["status"] != DECODE_OK or n <= 0:
+            continue
+        if seen_fid[row] != fids[i]:
+            seen_fid[row] = fids[i]
+            seen[row, 0] = seen[row, 1] = 0
+        d = np.int64(sides[i])
+        done = seen[row, d]
+        if done >= k_bytes:
+            continue
+        m = min(n, k_bytes - done)
+        at = np.int64(p["payload_offset"])
+        for j in range(0, m, step):
+            total += buf[at + j]
+        seen[row, d] = done + m
+        out[0] += m
+    out[1] += total
+
+
+FLOOR_STAGES = (("read K: per line", 64), ("read K: per byte", 1))
+
+
 def faults():
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return ru.ru_minflt + ru.ru_majflt
@@ -136,8 +178,9 @@ class Clock:
         self.f[name] = self.f.get(name, 0) + faults() - f0
 
 
-def run_once(path, options, matcher, k_bytes, with_census):
-    """One pass over the capture; returns (Clock, packets, census array or None)."""
+def run_once(path, options, matcher, k_bytes, with_census, floor=False):
+    """One pass over the capture; returns (Clock, packets, census array or None).
+    `floor`: after each flow-table step, time read_first_bytes (FLOOR_STAGES)."""
     clock = Clock()
     table = new_flow_table(options.max_flows, options.idle_timeout_s,
                            options.active_timeout_s, options.timing_windows_s)
@@ -152,6 +195,11 @@ def run_once(path, options, matcher, k_bytes, with_census):
     insp = (CaptureScan(path, matcher, options, k_bytes, lambda hit: None).inspector
             if matcher is not None else None)
     cen = np.zeros(C_SIZE, np.int64) if with_census and insp is not None else None
+    if floor:
+        seen = [(np.full(options.max_flows, -1, np.int64), np.zeros((options.max_flows, 2),
+                                                                     np.int64))
+                for _ in FLOOR_STAGES]
+        clock.floor_bytes = np.zeros(2, np.uint64)
     total = 0
     t_all = time.perf_counter()
     with open_capture(path, batch_records=options.batch_records) as source:
@@ -175,6 +223,12 @@ def run_once(path, options, matcher, k_bytes, with_census):
                 j = update_flows(*table, pkts, batch.ts_ns, batch.wirelen, batch.first_record,
                                  i, out, fop, fids, sides)
                 clock.add("update_flows", t0, f0)
+                if floor:
+                    for (name, step), (seen_fid, seen_n) in zip(FLOOR_STAGES, seen):
+                        t0, f0 = time.perf_counter(), faults()
+                        read_first_bytes(pkts, batch.buf, fop, fids, sides, i, j, seen_fid,
+                                         seen_n, k_bytes, step, clock.floor_bytes)
+                        clock.add(name, t0, f0)
                 if insp is not None:
                     k = i
                     while k < j:
@@ -229,6 +283,10 @@ def warm(options, matcher, k_bytes, path):
         census_inspect(pkts, readonly(batch.buf), batch.ts_ns, 0, fop, fids, sides, 0,
                        len(pkts), *insp.state, *insp.tables, *insp.dns_skip, insp.events,
                        insp.arena, k_bytes, np.zeros(C_SIZE, np.int64))
+    read_first_bytes(pkts, readonly(batch.buf), fop, fids, sides, 0, len(pkts),
+                     np.full(small.max_flows, -1, np.int64),
+                     np.zeros((small.max_flows, 2), np.int64), k_bytes, 64,
+                     np.zeros(2, np.uint64))
 
 
 def report(label, runs, packets):
@@ -252,6 +310,8 @@ def main(argv=None):
     ap.add_argument("--k-bytes", type=int, default=4096)
     ap.add_argument("--core", type=int, default=None, help="pin to this core")
     ap.add_argument("--no-census", action="store_true")
+    ap.add_argument("--floor", action="store_true",
+                    help="also time flows plus reading the first K bytes of each direction")
     ap.add_argument("--batch-records", type=int, default=EngineOptions().batch_records)
     args = ap.parse_args(argv)
     if args.core is not None:
@@ -265,13 +325,16 @@ def main(argv=None):
     warm(options, matcher, args.k_bytes, args.capture)
     print(f"kernels loaded in {time.perf_counter() - t:.2f} s")
     modes = ("flows", "scan") if args.mode == "both" else (args.mode,)
+    if args.floor:
+        modes += ("flows + reading K",)
     results = {m: [] for m in modes}
     cen = None
     for _ in range(args.repeat):
         for m in modes:           # alternate, so load changes hit both alike
             clock, packets, c = run_once(args.capture, options,
                                          matcher if m == "scan" else None, args.k_bytes,
-                                         m == "scan" and not args.no_census and cen is None)
+                                         m == "scan" and not args.no_census and cen is None,
+                                         floor=m == "flows + reading K")
             if c is not None:
                 cen = c
                 clock, packets, _ = run_once(args.capture, options, matcher, args.k_bytes,
@@ -279,6 +342,10 @@ def main(argv=None):
             results[m].append(clock)
     for m in modes:
         report(f"minewatch {m}", results[m], packets)
+    if args.floor:
+        covered = int(results["flows + reading K"][0].floor_bytes[0]) // len(FLOOR_STAGES)
+        print(f"\nreading K: {covered / 1e6:.1f} MB, the first {args.k_bytes} payload bytes of "
+              f"each direction of each flow")
     if cen is not None:
         print("\ninspection census (state of each packet's row when it is inspected):")
         for name, v in zip(CENSUS_NAMES, cen):
