@@ -359,8 +359,8 @@ class Inspector:
                                        client_of)
 
     def warm_up(self):
-        """Load the inspection kernel and the slow path's line reader (compiled once,
-        then from the cache) on empty input."""
+        """Load the inspection kernel and the slow path's kernels (line reader, DNS skip
+        set, follower; compiled once, then from the cache) on empty input."""
         steady.warm_up()
         dns_skip.warm_up()
         self.handoff.followed.warm_up()
