@@ -172,6 +172,7 @@ class Clock:
     def __init__(self):
         self.s = {}
         self.f = {}
+        self.floor_bytes = np.zeros(2, np.uint64)   # read_first_bytes' `out`, every stage
 
     def add(self, name, t0, f0):
         self.s[name] = self.s.get(name, 0.0) + time.perf_counter() - t0
@@ -199,7 +200,6 @@ def run_once(path, options, matcher, k_bytes, with_census, floor=False):
         seen = [(np.full(options.max_flows, -1, np.int64), np.zeros((options.max_flows, 2),
                                                                      np.int64))
                 for _ in FLOOR_STAGES]
-        clock.floor_bytes = np.zeros(2, np.uint64)
     total = 0
     t_all = time.perf_counter()
     with open_capture(path, batch_records=options.batch_records) as source:

@@ -127,7 +127,6 @@ class CaptureSource:
         self._buf = np.frombuffer(self._mmap, dtype=np.uint8)
         self._fill = size
         self._walker = self._make_walker(self._buf[:24])
-        load_walker(self._walker, self._buf)
 
     def _open_stream(self, buffer_bytes):
         raw, self._file = self._file, None
@@ -145,15 +144,19 @@ class CaptureSource:
             raise CaptureError(self.path, "empty input" if self.path == "-" else
                                "empty capture", byte_offset=0, record_index=0)
         self._walker = self._make_walker(self._buf[:self._fill])
-        load_walker(self._walker, self._buf)
 
     def _make_walker(self, head):
+        """The walker of the format `head` starts with, its kernel loaded for self._buf's
+        type (at open, so that a run's timed part only walks)."""
         self.format = sniff_format(bytes(head[:4]))
         if self.format == "pcap":
-            return PcapWalker(read_pcap_header(head, self.path))
-        if self.format == "pcapng":
-            return PcapngWalker()
-        raise CaptureError(self.path, NOT_A_CAPTURE, byte_offset=0, record_index=0)
+            walker = PcapWalker(read_pcap_header(head, self.path))
+        elif self.format == "pcapng":
+            walker = PcapngWalker()
+        else:
+            raise CaptureError(self.path, NOT_A_CAPTURE, byte_offset=0, record_index=0)
+        load_walker(walker, self._buf)
+        return walker
 
     # --- reading --------------------------------------------------------------------
     def batches(self):

@@ -117,8 +117,8 @@ class FollowedFlows:
         """Load follow_batch and hash_ring (compiled once, then from the cache): a first
         hand-over would otherwise load the latter while packets are timed."""
         self.run(np.zeros(0, EVENT_DTYPE), np.zeros(0, np.uint8))
-        ints, _, _, _, _, _, _, _, ring_key, ring_len, ring_hash = fk.new_state(1)[:11]
-        fk.hash_ring(ints, ring_key, ring_len, ring_hash, 0)     # slot 0: no jobs yet
+        scratch = fk.new_state(1)           # slot 0 of a state of its own: no jobs yet
+        fk.hash_ring(scratch[0], *scratch[8:11], 0)              # ints, ring key/len/hash
 
     # ------------------------------------------------------------ in
 
