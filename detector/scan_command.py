@@ -112,7 +112,8 @@ class CaptureScan:
     def reload(self, detectors):
         """Inspect with new signatures and pool lists from now on (live SIGHUP); flows
         keep their state. The timing windows of the flow table stay those it was made with."""
-        self.inspector = self.inspector.with_matcher(detectors.matcher)
+        self.inspector = self.inspector.with_matcher(
+            detectors.matcher, self.engine.table if self.engine is not None else None)
         self._use_intel(detectors)
         if self.engine is not None:
             self.engine.inspector = self.inspector

@@ -33,11 +33,11 @@ from ..protocols.session import MiningSession
 from ..sinks.flow_records import AddressCache
 from . import dns_skip
 from .dtypes import PACKET_DTYPE
+from .flowtable import META_FREE_TOP
 from .inspect import (EV_DATA, EV_DNS, EV_FIRED, EV_HEAD, EV_HELLO, EV_PEEK, EVENT_DTYPE,
                       IM_ARENA, IM_CANDIDATES, IM_DNS, IM_DNS_SKIPPED, IM_EVENTS, IM_EXCLUDED,
-                      IM_GAPS, IM_PEEKS, IM_SLOTS_FREE, IM_SLOTS_FRESH,
-                      INSPECT_CANDIDATE, INSPECT_MATCHING, INSPECT_OFF, INSPECT_TLS, PEEK_OFF,
-                      inspect_batch, new_inspector)
+                      IM_GAPS, IM_PEEKS, INSPECT_CANDIDATE, INSPECT_MATCHING, INSPECT_OFF,
+                      PEEK_OFF, carry_state, inspect_batch, new_inspector, rematch_heads)
 
 log = logging.getLogger(__name__)
 
@@ -318,10 +318,13 @@ def learning_signatures(matcher):
 class Inspector:
     """Runs the inspection kernel for one flow table and hands events to a Handoff."""
 
-    def __init__(self, matcher, capacity, k_bytes=4096, max_line_bytes=65536, followed=None):
+    def __init__(self, matcher, capacity, k_bytes=4096, max_line_bytes=65536, followed=None,
+                 state=None):
+        """`state`: the inspection arrays to work on (default: new ones, new_inspector)."""
         self.matcher = matcher
         self.capacity, self.k_bytes, self.max_line_bytes = capacity, k_bytes, max_line_bytes
-        self.state = new_inspector(capacity, k_bytes, matcher.n_words, matcher.n_sig_words)
+        self.state = state if state is not None else \
+            new_inspector(capacity, k_bytes, matcher.n_words, matcher.n_sig_words)
         insp_fid, insp_state, peek = self.state[0], self.state[1], self.state[7]
         if followed is None:
             followed = FollowedFlows(FOLLOWED_SLOTS, capacity)
@@ -359,8 +362,9 @@ class Inspector:
                                        client_of)
 
     def warm_up(self):
-        """Load the inspection kernel and the slow path's kernels (line reader, DNS skip
-        set, follower; compiled once, then from the cache) on empty input."""
+        """Load the inspection kernels (packets, and heads after a reload) and the slow
+        path's kernels (line reader, DNS skip set, follower; compiled once, then from
+        the cache) on empty input."""
         steady.warm_up()
         dns_skip.warm_up()
         self.handoff.followed.warm_up()
@@ -369,47 +373,70 @@ class Inspector:
         inspect_batch(np.zeros(0, PACKET_DTYPE), empty, np.zeros(0, np.int64), 0,
                       np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0, np.uint8), 0,
                       *self.state, *self.tables, *self.dns_skip, self.events, self.arena)
+        self._rematch_heads(np.zeros(0, np.int64), 0)
 
-    def with_matcher(self, matcher):
-        """An Inspector for new signatures that carries this one's flows over.
+    def with_matcher(self, matcher, table=None):
+        """An Inspector for new signatures that carries this one's flows over (a reload).
 
-        Candidate flows keep their stream state and slow-path sessions (they no
-        longer need the automaton). Flows still in their first K bytes are not
-        inspected further: their automaton state belongs to the old signatures.
-        New flows are matched with the new ones, and so are flows the kernel has
-        only seen bare ACKs of (it does not read their rows: nothing matched yet).
+        It works on the same arrays, so every flow keeps its stream state and head
+        slots, and candidates their slow-path sessions. Candidates and ClientHellos
+        still arriving need no automaton. Flows still in their first K bytes are
+        matched again from byte 0 with the new signatures (`rematch`; `table`: the
+        flow table, which says which of them are still open); a flow that fires now
+        is handed over at once. Without a table, call `rematch` before the next batch.
         """
         new = Inspector(matcher, self.capacity, self.k_bytes, self.max_line_bytes,
-                        followed=self.handoff.followed)
-        old_fid, old_state, old_streams = self.state[:3]
-        new_fid, new_state, new_streams = new.state[:3]
-        new_fid[:] = old_fid
-        new_state[:] = old_state
-        new_state[old_state == INSPECT_MATCHING] = INSPECT_OFF
-        # candidates need only their stream positions (head bytes were handed over
-        # when they fired); copying rows, not whole arrays, keeps untouched pages free
-        candidates = np.flatnonzero(old_state == INSPECT_CANDIDATE)
-        new_streams[candidates] = old_streams[candidates]
-        # ClientHellos still arriving need no automaton either: they keep their heads
-        # (client side), moved to the first slots of the new inspector
-        hellos = np.flatnonzero(old_state == INSPECT_TLS)
-        new_streams[hellos] = old_streams[hellos]
-        old_slots = self.state[8][hellos, 0]
-        held = old_slots >= 0
-        new_slots = np.arange(int(held.sum()), dtype=np.int32)
-        new.state[8][hellos[held], 0] = new_slots
-        new.state[3][new_slots] = self.state[3][old_slots[held]]
-        new.state[4][new_slots] = self.state[4][old_slots[held]]
-        new.meta[:] = self.meta
-        new.meta[IM_SLOTS_FREE] = 0
-        new.meta[IM_SLOTS_FRESH] = len(new_slots)
-        old_handoff, new_handoff = self.handoff, new.handoff
-        new_handoff.flows = old_handoff.flows
-        new_handoff.newly_detected = old_handoff.newly_detected
-        new_handoff.intel, new_handoff.dns = old_handoff.intel, old_handoff.dns
-        log.info("signatures reloaded: %d flows in their first bytes no longer inspected",
-                 int(np.count_nonzero((old_state == INSPECT_MATCHING) & (old_fid >= 0))))
+                        followed=self.handoff.followed,
+                        state=carry_state(self.state, matcher.n_words, matcher.n_sig_words))
+        self._carry_fired(new)
+        old, handoff = self.handoff, new.handoff
+        handoff.flows, handoff.newly_detected = old.flows, old.newly_detected
+        handoff.intel, handoff.dns = old.intel, old.dns
+        handoff.addresses, handoff.names = old.addresses, old.names
+        if table is not None:
+            new.rematch(table)
         return new
+
+    def _carry_fired(self, new):
+        """Candidates keep the signatures that fired on them, by id: the kernel reads them
+        (flows whose bytes may teach pool names stop it skipping DNS answers)."""
+        rows = np.flatnonzero(self.state[1] == INSPECT_CANDIDATE)
+        if not len(rows):
+            return
+        bits = np.unpackbits(self.state[6][rows].view(np.uint8), axis=1, bitorder="little")
+        index = {sig: k for k, sig in enumerate(new.matcher.signature_ids)}
+        fired = new.state[6]
+        for j, sig in enumerate(self.matcher.signature_ids):
+            k = index.get(sig)
+            if k is not None and bits[:, j].any():
+                fired[rows[bits[:, j] == 1], k >> 6] |= np.uint64(1) << np.uint64(k & 63)
+
+    def rematch(self, table):
+        """Match the open flows still in their first K bytes from byte 0 (after a reload:
+        their automaton states were the old signatures'); hand over those that fire."""
+        flows, free_rows, table_meta = table[0], table[4], table[6]
+        insp_fid, insp_state = self.state[0], self.state[1]
+        rows = np.flatnonzero((insp_state == INSPECT_MATCHING) & (insp_fid >= 0))
+        rows = rows[flows["flow_id"][rows] == insp_fid[rows]]
+        free = np.zeros(len(insp_fid), bool)
+        free[free_rows[:table_meta[META_FREE_TOP]]] = True    # ended, row not reused yet
+        rows = rows[~free[rows]]
+        i = 0
+        while i < len(rows):
+            i = self._rematch_heads(rows, i)
+            events = self.events[:self.meta[IM_EVENTS]]
+            fired = events[events["kind"] == EV_FIRED]
+            client = {frame: self.handoff.addresses.text(int(flows["client_hi"][row]),
+                                                         int(flows["client_lo"][row]))
+                      for frame, row in zip(fired["frame"].tolist(), fired["row"].tolist())}
+            if len(events):
+                self.handoff.on_events(events, self.arena[:self.meta[IM_ARENA]], client.get)
+        log.info("signatures reloaded: %d flows in their first bytes matched again",
+                 len(rows))
+
+    def _rematch_heads(self, rows, start):
+        state = (*self.state[:7], *self.state[8:])             # all but `peek`
+        return rematch_heads(rows, start, *state, *self.tables[:-1], self.events, self.arena)
 
     def counters(self):
         meta = self.meta

@@ -22,6 +22,9 @@ at the same time (a few thousand), not the size of the flow table.
 
 Events (EVENT_DTYPE) carry their bytes in an arena (uint8), so they outlive
 the batch buffer and the flow row (a row can be reused within the batch).
+
+A signature reload keeps these arrays (carry_state) and runs the new automaton
+over the heads of the flows still matching, from byte 0 (rematch_heads).
 """
 
 import numpy as np
@@ -275,24 +278,47 @@ def may_teach_names(fired, learn_sigs, row):
 
 
 @kernel
-def emit_head(events, arena, imeta, fid, row, d, heads, slot, k_bytes, segs, streams, frame,
-              ts):
-    """One EV_HEAD event per remembered packet of a direction's head (in head slot
-    `slot`), in stream order, then the out-of-order range waiting for its hole, if any
-    (attributed to `frame`)."""
-    at = slot * k_bytes                                     # the slot's first byte
-    nseg = streams[row, d, S_NSEG]
-    contig = streams[row, d, S_CONTIG]
-    for k in range(nseg):
+def emit_heads(events, arena, imeta, fid, row, heads, k_bytes, segs, streams, slot_of, frame,
+               ts):
+    """EV_HEAD events for the heads of both directions of `row`: one per remembered
+    packet, in capture order (a flow that fires late is read as its conversation went:
+    a share after the difficulty the server set before it), then each direction's
+    out-of-order range waiting for its hole (attributed to `frame`)."""
+    slot0, slot1 = np.int64(slot_of[row, 0]), np.int64(slot_of[row, 1])
+    n0 = streams[row, 0, S_NSEG] if slot0 >= 0 else np.int64(0)
+    n1 = streams[row, 1, S_NSEG] if slot1 >= 0 else np.int64(0)
+    k0, k1 = np.int64(0), np.int64(0)
+    while k0 < n0 or k1 < n1:
+        d = np.int64(k0 >= n0 or (k1 < n1 and segs[slot1, k1, 1] < segs[slot0, k0, 1]))
+        slot, k, n = (slot1, k1, n1) if d else (slot0, k0, n0)
         lo = segs[slot, k, 0]
-        hi = segs[slot, k + 1, 0] if k + 1 < nseg else contig
+        hi = segs[slot, k + 1, 0] if k + 1 < n else streams[row, d, S_CONTIG]
         if hi > lo:
             add_event(events, arena, imeta, fid, row, EV_HEAD, d, segs[slot, k, 1],
-                      segs[slot, k, 2], lo, heads, at + lo, hi - lo)
-    pend_at, pend_len = streams[row, d, S_PEND_AT], streams[row, d, S_PEND_LEN]
-    if pend_len > 0:
-        add_event(events, arena, imeta, fid, row, EV_HEAD, d, frame, ts, pend_at, heads,
-                  at + pend_at, pend_len)
+                      segs[slot, k, 2], lo, heads, slot * k_bytes + lo, hi - lo)
+        k0 += 1 - d
+        k1 += d
+    for d in range(2):
+        slot = np.int64(slot_of[row, d])
+        pend_at, pend_len = streams[row, d, S_PEND_AT], streams[row, d, S_PEND_LEN]
+        if slot >= 0 and pend_len > 0:
+            add_event(events, arena, imeta, fid, row, EV_HEAD, d, frame, ts, pend_at, heads,
+                      slot * k_bytes + pend_at, pend_len)
+
+
+@kernel
+def hand_over(events, arena, imeta, fid, row, d, frame, ts, insp_state, fired, heads, k_bytes,
+              segs, streams, slot_of, free_slots):
+    """A signature fired on `row` (completed by `frame`, direction d): the flow becomes a
+    candidate; its fired words (EV_FIRED) and both heads (EV_HEAD) go to Python, which has
+    the bytes from now on, so the row gives its head slots back."""
+    insp_state[row] = INSPECT_CANDIDATE
+    imeta[IM_CANDIDATES] += 1
+    add_event(events, arena, imeta, fid, row, EV_FIRED, d, frame, ts, 0,
+              fired[row].view(np.uint8), 0, 8 * fired.shape[1])
+    emit_heads(events, arena, imeta, fid, row, heads, k_bytes, segs, streams, slot_of, frame,
+               ts)
+    release_slots(row, slot_of, free_slots, imeta)
 
 
 @inline_kernel
@@ -558,18 +584,69 @@ def inspect_batch(pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_packet,
                                          fired[row])
             if nfired > 0:
                 skipping = skipping and not may_teach_names(fired, learn_sigs, row)
-                insp_state[row] = INSPECT_CANDIDATE
-                imeta[IM_CANDIDATES] += 1
-                add_event(events, arena, imeta, fid, row, EV_FIRED, d, frame, ts_ns[i], 0,
-                          fired[row].view(np.uint8), 0, 8 * fired.shape[1])
-                for dd in range(2):
-                    if slot_of[row, dd] >= 0:
-                        emit_head(events, arena, imeta, fid, row, dd, heads,
-                                  np.int64(slot_of[row, dd]), k_bytes, segs, streams, frame,
-                                  ts_ns[i])
-                release_slots(row, slot_of, free_slots, imeta)   # Python has the bytes now
+                hand_over(events, arena, imeta, fid, row, d, frame, ts_ns[i], insp_state,
+                          fired, heads, k_bytes, segs, streams, slot_of, free_slots)
                 continue
         if streams[row, 0, S_CONTIG] >= k_bytes and streams[row, 1, S_CONTIG] >= k_bytes:
             insp_state[row] = INSPECT_OFF
             release_slots(row, slot_of, free_slots, imeta)
     return n
+
+
+def carry_state(state, n_words, n_sig_words):
+    """The inspection arrays of `state` for new signatures (a reload): the same arrays,
+    except the pattern and fired-signature bits, which belong to the old automaton
+    and are made afresh for the new one's sizes."""
+    insp_fid, insp_state, streams, head, segs, _hits, _fired, *rest = state
+    capacity = len(insp_fid)
+    return (insp_fid, insp_state, streams, head, segs,
+            np.zeros((capacity, max(1, n_words)), np.uint64),
+            np.zeros((capacity, max(1, n_sig_words)), np.uint64), *rest)
+
+
+@kernel
+def rematch_heads(rows, start, insp_fid, insp_state, streams, head, segs, hits, fired,
+                  slot_of, free_slots, imeta,
+                  goto, byte_class, class_shift, start_pairs, phase_start, tail_map,
+                  tail_from, out_start, out_pattern, pat_info, first_out_state,
+                  sig_pat_start, sig_pat, sig_all_start, sig_all, sig_any_start, sig_any,
+                  sig_order, events, arena):
+    """Match the heads of `rows[start:]` from stream byte 0 with a new automaton.
+
+    After a signature reload, the flows still in their first K bytes hold those
+    bytes in their head slots, but their automaton states and pattern bits are
+    the old signatures'. Each direction's head is run through the new automaton
+    in one call (the state after it is where the next packet goes on); a flow on
+    which a signature fires is handed over as the inspection loop does, from the
+    last packet of its heads. Returns len(rows), or the first row not matched
+    when `events` or `arena` filled up (hand them to Python, call again from there).
+    """
+    imeta[IM_EVENTS] = 0
+    imeta[IM_ARENA] = 0
+    k_bytes = np.int64(head.shape[1])
+    heads = head.reshape(-1)
+    for j in range(start, len(rows)):
+        if (imeta[IM_EVENTS] + 1 + 2 * (HEAD_SEGMENTS + 1) > len(events)
+                or imeta[IM_ARENA] + 8 * fired.shape[1] + 2 * k_bytes > len(arena)):
+            return j
+        row = np.int64(rows[j])
+        frame, ts, last_d = np.int64(0), np.int64(0), np.int64(0)
+        for d in range(2):
+            slot = np.int64(slot_of[row, d])
+            contig = streams[row, d, S_CONTIG]
+            state = np.int32(0)
+            if slot >= 0 and contig > 0:
+                state = match_payload(goto, byte_class, class_shift, start_pairs, phase_start,
+                                      tail_map, tail_from, out_start, out_pattern, pat_info,
+                                      first_out_state, heads, slot * k_bytes,
+                                      slot * k_bytes + contig, 0, d, state, hits[row])
+                last = max(streams[row, d, S_NSEG] - 1, np.int64(0))
+                if segs[slot, last, 1] > frame:
+                    frame, ts, last_d = segs[slot, last, 1], segs[slot, last, 2], d
+            streams[row, d, S_AC] = state
+        if hits_sum(hits, row) != 0 and eval_signatures(
+                sig_pat_start, sig_pat, sig_all_start, sig_all, sig_any_start, sig_any,
+                sig_order, hits[row], fired[row]) > 0:
+            hand_over(events, arena, imeta, insp_fid[row], row, last_d, frame, ts, insp_state,
+                      fired, heads, k_bytes, segs, streams, slot_of, free_slots)
+    return len(rows)

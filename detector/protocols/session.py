@@ -203,12 +203,18 @@ class MiningSession:
         its protocol right after them. None while the preamble is still cut."""
         if state.proxied is not None:
             return data
+        client = self._dirs[TOSERVER]
         if direction == TOSERVER:
             found = proxy_request.parse_proxy_request(data)
             skip = found.inner_offset if isinstance(found, proxy_request.ProxyRequest) else 0
-        elif self._dirs[TOSERVER].proxied:
+        elif client.proxied:
             found = proxy_request.proxy_reply_length(data)
             skip = found if isinstance(found, int) else 0
+        elif client.proxied is None and client.buffer and len(data) < FIRST_BYTES_KEPT:
+            # a proxy answering a request still cut (a SOCKS5 greeting before its CONNECT):
+            # whether these bytes are its replies is known once the request is whole
+            state.buffer += data
+            return None
         else:
             found, skip = None, 0
         if isinstance(found, proxy_request.Incomplete) and len(data) < FIRST_BYTES_KEPT:

@@ -261,6 +261,25 @@ def test_stratum_behind_a_proxy_is_parsed_after_the_preamble():
         assert session.is_mining and session.worker == "wallet.rig1"
 
 
+def test_a_socks5_conversation_fed_in_its_order_is_parsed():
+    """Greeting, the proxy's choice, CONNECT, its success, then stratum both ways, each
+    fed as it went (a flow handed over late gets its head in capture order): the choice
+    arrives while the request is still cut, and is known for the proxy's reply once
+    the request is whole."""
+    from detector.protocols.message import TOCLIENT, TOSERVER
+    from detector.protocols.session import MiningSession
+    session = MiningSession()
+    for to_server, data in socks5_connect("stratum.example-pool.net", 3333) + [
+            (True, b'{"id":1,"method":"mining.subscribe","params":["cgminer/4.10"]}\n'),
+            (False, b'{"id":1,"result":[[["mining.notify","ae6812eb4cd7735a"]],"08000002",'
+                    b'4],"error":null}\n'),
+            (True, b'{"id":2,"method":"mining.authorize","params":["wallet.rig1","x"]}\n'),
+            (False, b'{"id":2,"result":true,"error":null}\n')]:
+        session.feed(TOSERVER if to_server else TOCLIENT, data)
+    assert session.is_mining and session.worker == "wallet.rig1"
+    assert session.confidence == "dpi"         # the replies were read: both sides
+
+
 def test_stratum_urls_in_text():
     from detector.pool_names import stratum_urls
     text = (b'{"url": "stratum+tcp://Pool.Example.NET:3333/", "x": 1}\n'

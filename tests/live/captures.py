@@ -73,3 +73,20 @@ def fragments_capture(path):
     frames = [eth / f for f in whole] + [eth / f for f in cut[:1] + cut[2:]] + [eth / plain]
     wrpcap(str(path), frames)
     return len(frames)
+
+
+def split_capture(path, records, head, tail):
+    """The first `records` records of the classic pcap `path` in `head`, the rest in
+    `tail` (same link type and timestamps): a capture replayed in two goes."""
+    import dpkt
+
+    with open(path, "rb") as f:
+        reader = dpkt.pcap.Reader(f)
+        packets = list(reader)
+        linktype, snaplen = reader.datalink(), reader.snaplen
+    for out, part in ((head, packets[:records]), (tail, packets[records:])):
+        with open(out, "wb") as f:
+            writer = dpkt.pcap.Writer(f, snaplen=snaplen, linktype=linktype)  # tcpreplay
+            # cuts packets to the file's snaplen (dpkt's default is 1500)
+            for ts, buf in part:
+                writer.writepkt(buf, ts)

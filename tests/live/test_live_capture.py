@@ -17,7 +17,8 @@ import time
 
 import pytest
 
-from tests.live.captures import fragments_capture, mixed_capture, tls_miner_capture
+from tests.live.captures import (fragments_capture, mixed_capture, split_capture,
+                                 tls_miner_capture)
 from tests.live.harness import CLI, REPO, LiveRun, hit_key, scan_hits
 
 PCAPS = REPO / "pcaps"
@@ -159,6 +160,36 @@ def test_sighup_reloads_signatures(netns, tmp_path):
     final = hits_only_after_reload(netns, live, monero,
                                    lambda: (sigs / "xmrig.yaml").write_text(xmrig))
     assert [h["variant"] for h in final] == ["xmrig"]
+
+
+def test_a_flow_opened_before_a_signature_reload_is_found(netns, tmp_path):
+    """The stratum capture is replayed in two goes: its first flow's subscribe and
+    authorize under signatures that know only XMRig, the rest after a SIGHUP that
+    brings them all. That flow's first bytes are matched again with the new
+    signatures, so both flows are found as a file scan finds them (more signatures
+    may have fired on the first flow's longer head)."""
+    sigs = tmp_path / "signatures"
+    sigs.mkdir()
+    shutil.copy(REPO / "signatures" / "xmrig.yaml", sigs)
+    capture = PCAPS / "peafowl" / "stratum.pcap"
+    head, tail = tmp_path / "head.pcap", tmp_path / "tail.pcap"
+    split_capture(capture, 9, head, tail)
+    live = LiveRun(netns, tmp_path, "--signatures", sigs, "--idle-timeout", "60")
+    netns.replay([head])
+    time.sleep(1.0)
+    for path in (REPO / "signatures").glob("*.yaml"):
+        shutil.copy(path, sigs)
+    live.signal(signal.SIGHUP)
+    time.sleep(1.0)
+    netns.replay([tail])
+    time.sleep(1.0)
+    assert live.stop() == 0, live.err_text()
+    got = sorted(ended(live.hits()), key=hit_key)
+    expected = sorted(scan_hits(capture), key=hit_key)
+    assert [hit_key(h)[:-1] for h in got] == [hit_key(h)[:-1] for h in expected]
+    assert len(got) == 2
+    for hit, want in zip(got, expected):
+        assert set(hit["signatures"]) >= set(want["signatures"])
 
 
 def hits_only_after_reload(netns, live, capture, change):

@@ -16,7 +16,7 @@ from scapy.packet import Raw
 from detector.capture.batch import RecordBatch
 from detector.engine.handoff import Inspector
 from detector.engine.inspect import (EV_DATA, EV_FIRED, EV_HEAD, EV_HELLO, IM_SLOTS_FREE,
-                                     IM_SLOTS_FRESH, INSPECT_CANDIDATE, INSPECT_OFF)
+                                     IM_SLOTS_FRESH, INSPECT_CANDIDATE, INSPECT_MATCHING)
 from detector.pipeline import EngineOptions, FlowEngine
 from detector.scan_command import load_matcher
 from tests.encrypted.test_visible_parsers import JA4_CIPHERS, JA4_EXTS, client_hello
@@ -137,10 +137,10 @@ def test_client_hello_cut_by_a_signature_reload_arrives_whole():
     list(engine.feed(batch(frames)))
     tls_row = int(np.argmax(engine.table[0]["flow_id"]))      # the newest flow
     assert old.state[8][tls_row, 0] == 3
-    new = recorder.attach(old.with_matcher(load_matcher()))
+    new = recorder.attach(old.with_matcher(load_matcher(), engine.table))
     engine.inspector = new
-    assert new.state[8][tls_row, 0] == 0 and new.meta[IM_SLOTS_FRESH] == 1
-    assert (new.state[1][:3] == INSPECT_OFF).all()          # matching flows are let go
+    assert new.state[8][tls_row, 0] == 3 and new.meta[IM_SLOTS_FRESH] == 4
+    assert (new.state[1][:3] == INSPECT_MATCHING).all()      # matched again: no signature
     list(engine.feed(batch([frame(40000, ISN + 101, hello[100:])], len(frames))))
     [ev] = [e for e in recorder.events if e[0] == EV_HELLO]
     assert ev[4] == hello
@@ -173,7 +173,7 @@ def test_bare_acks_leave_the_row_alone_until_a_flow_brings_bytes():
     flow_id = int(engine.table[0]["flow_id"][row])
     assert old.state[0][row] != flow_id                  # not inspected yet: no reset
     assert (old.state[8][row] == -1).all()                # and no head slot taken
-    new = recorder.attach(old.with_matcher(load_matcher()))
+    new = recorder.attach(old.with_matcher(load_matcher(), engine.table))
     engine.inspector = new
     data = subscribe(1, rng)
     list(engine.feed(batch([frame(41000, ISN + 1, data)], len(acks))))
