@@ -111,7 +111,8 @@ class CaptureScan:
 
     def reload(self, detectors):
         """Inspect with new signatures and pool lists from now on (live SIGHUP); flows
-        keep their state. The timing windows of the flow table stay those it was made with."""
+        keep their state, and those still in their first K bytes are matched again with
+        the new signatures. The timing windows of the flow table stay those it was made with."""
         self.inspector = self.inspector.with_matcher(
             detectors.matcher, self.engine.table if self.engine is not None else None)
         self._use_intel(detectors)

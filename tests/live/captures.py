@@ -86,7 +86,7 @@ def split_capture(path, records, head, tail):
         linktype, snaplen = reader.datalink(), reader.snaplen
     for out, part in ((head, packets[:records]), (tail, packets[records:])):
         with open(out, "wb") as f:
-            writer = dpkt.pcap.Writer(f, snaplen=snaplen, linktype=linktype)  # tcpreplay
-            # cuts packets to the file's snaplen (dpkt's default is 1500)
+            # the file's own snaplen: tcpreplay cuts packets to it (dpkt's default is 1500)
+            writer = dpkt.pcap.Writer(f, snaplen=snaplen, linktype=linktype)
             for ts, buf in part:
                 writer.writepkt(buf, ts)
