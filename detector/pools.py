@@ -17,9 +17,10 @@ from pathlib import Path
 
 import yaml
 
+from .bundled import signatures_dir
 from .errors import MinewatchError
 
-DEFAULT_POOLS = Path(__file__).resolve().parent.parent / "signatures" / "pools.yaml"
+DEFAULT_POOLS = signatures_dir() / "pools.yaml"
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 SINKHOLES = {"0.0.0.0", "127.0.0.1", "::", "::1", "255.255.255.255"}
 

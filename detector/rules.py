@@ -580,13 +580,13 @@ def _json_spacing_dependent(data: bytes) -> bool:
     return bool(re.search(rb'"\s*:\s+|"\s+:|,\s+"|\[\s+"|\{\s+"', data))
 
 
-def check_signatures(directory) -> list[str]:
+def check_signatures(directory, examples=True) -> list[str]:
     """Problems for ``minewatch signatures check``, one line each (empty = clean).
 
     The load error (file:line [field]: message) if loading fails; otherwise
     lint problems: literals that depend on JSON whitespace, conclusive
     signatures resting on fewer than MIN_GENERIC_SHAPE generic JSON tokens
-    (e.g. "login" alone), examples whose file is
+    (e.g. "login" alone), and, with `examples`, examples whose file is
     missing (paths resolved against the signature directory's parent).
     """
     try:
@@ -608,11 +608,11 @@ def check_signatures(directory) -> list[str]:
             if tokens <= GENERIC_TOKENS and len(tokens) < MIN_GENERIC_SHAPE:
                 problems.append(f"{where}: generic tokens {sorted(tokens)} can never be "
                                 "conclusive; mark it weak and let the parser decide")
-        caps = list(sig.examples) + list(sig.must_not_fire)
+        caps = list(sig.examples) + list(sig.must_not_fire) if examples else []
         for cap in caps:
             if not (root / cap.path).exists():
                 problems.append(f"{where}: capture not found: {cap.path}")
-    for sfile in sigset.files:
+    for sfile in sigset.files if examples else []:
         for cap in sfile.must_not_fire:
             if not (root / cap.path).exists():
                 problems.append(f"{sfile.path}: must_not_fire capture not found: {cap.path}")

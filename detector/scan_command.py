@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .bundled import signatures_dir
 from .encrypted import EncryptedDetector
 from .engine.dtypes import END_ACTIVE
 from .engine.handoff import Inspector
@@ -24,7 +25,7 @@ from .sinks.hit_writers import WRITERS
 from .startup import startup_seconds
 from .timing import TimingRules
 
-DEFAULT_SIGNATURES = Path(__file__).resolve().parent.parent / "signatures"
+DEFAULT_SIGNATURES = signatures_dir()
 
 
 @dataclass

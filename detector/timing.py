@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from .bundled import signatures_dir
 from .engine.dtypes import HANDSHAKE_WRITES
 from .errors import MinewatchError
 
-DEFAULT_TIMING = Path(__file__).resolve().parent.parent / "signatures" / "timing.yaml"
+DEFAULT_TIMING = signatures_dir() / "timing.yaml"
 FEATURES = ("lifetime_s", "sends", "pushes", "replies", "synced", "send_iat_mean_s",
             "send_iat_cv", "push_iat_mean_s", "push_iat_cv", "reply_ratio", "sync_ratio",
             "c2s_size_mean", "c2s_size_cv", "s2c_size_mean", "s2c_size_cv", "c2s_max_bytes",

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import yaml
 
+from ..bundled import signatures_dir
 from ..errors import MinewatchError
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "signatures" / "ledger.yaml"
+DEFAULT_CONFIG = signatures_dir() / "ledger.yaml"
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import yaml
 
+from ..bundled import signatures_dir
 from ..errors import MinewatchError
 
-POWER_TABLE = Path(__file__).resolve().parents[2] / "signatures" / "power.yaml"
+POWER_TABLE = signatures_dir() / "power.yaml"
 
 
 @functools.cache

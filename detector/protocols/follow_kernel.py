@@ -67,7 +67,7 @@ C_WORKER_SET = 30            # the session has a worker
 C_WORKERS = 31               # known workers held in `workers`
 C_MAX_LINE = 32
 C_LINES = 33                 # lines applied
-C_JSON = 34                  # + direction: framed as JSON lines (else: nothing seen yet)
+C_JSON = 34                  # + direction: JSON_* (how its bytes are framed)
 C_NEW_KEYS = 36              # entries in `new_keys`
 N_INTS = 37
 
@@ -82,6 +82,12 @@ CUR_DIFFICULTY = 1           # an integral difficulty
 CUR_CRYPTONOTE = 2           # a target (bytes in `target`) of that format
 CUR_BOUNDARY = 3
 CUR_OTHER = 4                # anything else: a line that sets one is left to Python
+
+# C_JSON values: a side's framing
+JSON_UNKNOWN = 0             # Python finds it (the side's first bytes go to Python)
+JSON_LINES = 1               # JSON lines
+JSON_OPENING = 2             # nothing seen yet: JSON lines if its first bytes open with '{'
+                             # (session._detect_mode), else Python finds it
 
 # pending request columns (int64), in arrival order
 P_ID, P_SEQ, P_KEY_SEQ, P_CLASS, P_FLAGS, P_TS, P_OBJECT, P_SETTING = range(8)
@@ -108,6 +114,9 @@ CONSUMED = -1
 SUBMITS = (STRATUM_SUBMIT, ZCASH_SUBMIT, XMRIG_SUBMIT, ETHPROXY_SUBMIT_WORK)
 JOBS = (STRATUM_NOTIFY, ZCASH_NOTIFY, XMRIG_JOB, ETHPROXY_WORK)
 _OK = np.frombuffer(b"ok", np.uint8)
+_LBRACE = 0x7B
+MIN_CLIENT_OPENING = 3       # shorter, a client's first bytes may be a proxy request's
+                             # start (proxy_request.parse_proxy_request): Python waits
 EQUIHASH = np.frombuffer(b"equihash", np.uint8)
 ETHASH = np.frombuffer(b"ethash", np.uint8)
 ETHPROXY_JOB_ID = 18         # ethproxy.work_message: job_id = header[:18]
@@ -510,12 +519,16 @@ def follow_batch(events, arena, slot_of_row, resume, scratch, ints, floats, allo
             resume[e] = 0
             continue
         d = np.int64(ev["direction"])
-        # a side's first bytes (Python finds their framing) or bytes out of stream order
-        if not ints[s, C_JSON + d] or ev["stream_pos"] != ints[s, C_NEXT + d]:
+        start, end = ev["arena_off"], ev["arena_off"] + ev["length"]
+        in_order = ev["stream_pos"] == ints[s, C_NEXT + d]
+        if (ints[s, C_JSON + d] == JSON_OPENING and in_order and end > start
+                and arena[start] == _LBRACE and (d == 1 or end - start >= MIN_CLIENT_OPENING)):
+            ints[s, C_JSON + d] = JSON_LINES
+        # a side's first bytes in another framing, or bytes out of stream order
+        if ints[s, C_JSON + d] != JSON_LINES or not in_order:
             ints[s, C_STATE] = RETURNED
             resume[e] = 0
             continue
-        start, end = ev["arena_off"], ev["arena_off"] + ev["length"]
         max_line = ints[s, C_MAX_LINE]
         buf = buffers[s, d]
         at = start

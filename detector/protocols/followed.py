@@ -7,8 +7,9 @@ into a free slot, with the facts those lines are checked against (workers,
 algorithm, the setting in force, which evidence kinds and votes exist).
 :meth:`FollowedFlows.take_back` writes the slot back into the session, which
 then reads on as if it had read every line itself. Only flows framed as JSON
-lines (a side that has said nothing yet is stopped at its first bytes) with
-nothing held out of stream order are handed over. This module reads the
+lines with nothing held out of stream order are handed over; a side that has
+said nothing yet is framed in numba when its first bytes open with '{' (else
+the flow stops there and Python finds their framing). This module reads the
 session's private state on purpose: it is the session's other half.
 
 A session's ``first_bytes`` only matter to a flow in no known framing
@@ -182,7 +183,7 @@ class FollowedFlows:
         row[fk.C_FID], row[fk.C_STATE] = tracked.flow_id, fk.ACTIVE
         for d, name in enumerate(DIRECTIONS):
             state = session._dirs[name]
-            row[fk.C_JSON + d] = state.mode == MODE_JSON
+            row[fk.C_JSON + d] = self._framing(session, name)
             row[fk.C_NEXT + d] = tracked.next_pos[d]
             row[fk.C_BUF + d] = len(state.buffer)
             if state.buffer:
@@ -253,6 +254,18 @@ class FollowedFlows:
         result_allowed[s, RESULT_KINDS[:len(results)]] = results
         if pending:
             self._fill_pending(s, session, pending, pend, pend_f)
+
+    @staticmethod
+    def _framing(session, name):
+        """follow_kernel's JSON_* for a side: an opening numba may frame is one the
+        session would take whole (no proxy reply to strip before it)."""
+        state = session._dirs[name]
+        if state.mode == MODE_JSON:
+            return fk.JSON_LINES
+        if (state.mode is None and not state.buffer and state.proxied is None
+                and (name == TOSERVER or not session._dirs[TOSERVER].proxied)):
+            return fk.JSON_OPENING
+        return fk.JSON_UNKNOWN
 
     @staticmethod
     def _fill_pending(s, session, pending, pend, pend_f):
@@ -408,6 +421,8 @@ class FollowedFlows:
             tracked.bytes_fed[d] += fed
             state.bytes_seen += fed
             state.buffer = bytearray(buffers[s, d, :row[fk.C_BUF + d]].tobytes())
+            if state.mode is None and row[fk.C_JSON + d] == fk.JSON_LINES:
+                state.mode, state.proxied = MODE_JSON, False     # numba read its opening
         session._exposure = float(floats[s, fk.F_EXPOSURE])
         if row[fk.C_HAS_EXPOSURE_TS]:
             session._exposure_ts = row[fk.C_EXPOSURE_TS]

@@ -287,7 +287,8 @@ def snapshot(tracked):
         "settings": list(s._settings), "methods": list(s.methods.items()),
         "votes": (list(s._variant_votes.items()), list(s._specific_votes.items())),
         "mining_dirs": sorted(s._mining_dirs), "paired": s._paired,
-        "dirs": [(d.mode, bytes(d.buffer), d.skip_to_lf, d.bytes_seen) for d in s._dirs.values()],
+        "dirs": [(d.mode, d.proxied, bytes(d.buffer), d.skip_to_lf, d.bytes_seen)
+                 for d in s._dirs.values()],
         "positions": (list(tracked.next_pos), list(tracked.bytes_fed)),
         "reported": s.reported_hashrate_hs, "algorithm": s.algorithm, "workers": s.workers,
     }
@@ -296,7 +297,9 @@ def snapshot(tracked):
 def drive(chunks, slots, rng, max_batch=40):
     """Feed `chunks` to a Handoff (with `slots` numba-followed flows) in batches of up to
     `max_batch` events, with a detection report after each and now and then an
-    active-timeout report; returns (reports, final snapshot, FollowedFlows)."""
+    active-timeout report; returns (reports, final snapshot, FollowedFlows). A chunk is
+    (direction, bytes, frame, ts_ns), placed after the direction's last bytes, or has
+    its stream position as a fifth item."""
     followed = FollowedFlows(slots, 4)
     handoff = Handoff([], np.zeros(4, np.uint8), np.zeros(4, np.int64), followed=followed)
     tracked = TrackedFlow(7, 2, MiningSession(), ["test"])
@@ -310,10 +313,11 @@ def drive(chunks, slots, rng, max_batch=40):
         events = np.zeros(len(batch), EVENT_DTYPE)
         arena = np.frombuffer(b"".join(c[1] for c in batch), np.uint8).copy()
         off = 0
-        for j, (direction, data, frame, ts) in enumerate(batch):
+        for j, (direction, data, frame, ts, *at) in enumerate(batch):
             d = 0 if direction == TOSERVER else 1
-            events[j] = (7, 2, EV_DATA, d, frame, ts, pos[d], off, len(data), 0, 0)
-            pos[d] += len(data)
+            at = at[0] if at else pos[d]             # a 5th item: its stream position
+            events[j] = (7, 2, EV_DATA, d, frame, ts, at, off, len(data), 0, 0)
+            pos[d] = max(pos[d], at + len(data))
             off += len(data)
         handoff.on_events(events, arena)
         for t in handoff.take_detected():

@@ -14,6 +14,7 @@ corpus' mining captures.
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -24,7 +25,8 @@ from detector.engine import handoff
 from detector.pipeline import EngineOptions
 from detector.protocols import follow_kernel as fk
 from detector.scan_command import load_detectors, scan_capture
-from detector.protocols.message import TOSERVER
+from detector.protocols.message import TOCLIENT, TOSERVER
+from detector.protocols.session import MODE_OTHER
 from tests.corpus import corpus_dir
 
 from .follow_sessions import SESSIONS, chunks_of, drive, session_lines
@@ -76,14 +78,20 @@ def test_the_job_ring_and_pending_table_overflow_as_the_session_does():
 
 
 @pytest.mark.parametrize("dialect", ["stratum", "xmrig"])
-def test_a_pool_side_that_starts_late(dialect):
-    """A capture that shows the miner's side first (the pool's packets lost or on another
-    link for a while): numba follows the client side alone, and the pool's first bytes
-    go to Python, which finds their framing."""
+@pytest.mark.parametrize("first", [TOSERVER, TOCLIENT])
+def test_one_side_that_starts_late(dialect, first):
+    """A capture that shows one side first (the other's packets lost or on another link
+    for a while): numba follows that side alone, then frames the other's first bytes
+    (they open with '{', cut anywhere: a miner's first one or two bytes wait in Python,
+    as they could start a proxy request)."""
     rng = random.Random(dialect)
     lines = session_lines(rng, dialect, 1500)
-    late = [line for line in lines[:600] if line[0] == TOSERVER] + lines[600:]
-    _, final, followed = both_ways(chunks_of(rng, late), 3, max_batch=100)
+    late = [line for line in lines[:600] if line[0] == first] + lines[600:]
+    chunks = chunks_of(rng, late)
+    k = next(j for j, c in enumerate(chunks) if c[0] != first)
+    d, data, frame, ts = chunks[k]
+    chunks[k:k + 1] = [(d, data[:2], frame, ts), (d, data[2:], frame, ts)]   # '{"', rest
+    _, final, followed = both_ways(chunks, 3, max_batch=100)
     assert followed.lines > 600
 
 
@@ -114,3 +122,59 @@ def test_scans_write_the_same_hits(name, monkeypatch):
     with_numba = _scan_hits(path, 256, monkeypatch)
     assert with_numba and followed
     assert with_numba == _scan_hits(path, 0, monkeypatch)
+
+
+WORKER = "bc1qxy2kgdygjrsqtzq2n0yrf2493p83kkfjhx0wlh.rig0"
+SOCKS5_CONNECT = b"\x05\x01\x00" + b"\x05\x01\x00\x03\x0cpool.example\x0d\x05"   # :3333
+SOCKS5_REPLIES = b"\x05\x00" + b"\x05\x00\x00\x01\x0a\x00\x00\x01\x0d\x05"
+
+
+def _late_pool_chunks(client_opening, pool_opening):
+    """A miner's subscribe, authorize and shares (detected from its side alone), then
+    the pool's first bytes and its replies, one segment each."""
+    lines = [{"id": 1, "method": "mining.subscribe", "params": ["cgminer/4.10.0"]},
+             {"id": 2, "method": "mining.authorize", "params": [WORKER, "x"]}]
+    lines += [{"id": 3 + k, "method": "mining.submit",
+               "params": [WORKER, "6a1f", "00000000", "5e1f0a3b", "1d2c3b4a"]}
+              for k in range(6)]
+    out = [(TOSERVER, client_opening + json.dumps(lines[0]).encode() + b"\n")]
+    out += [(TOSERVER, json.dumps(m).encode() + b"\n") for m in lines[1:]]
+    out += [(TOCLIENT, pool_opening + b'{"id":3,"result":true,"error":null}\n')]
+    out += [(TOCLIENT, b'{"id":%d,"result":true,"error":null}\n' % (3 + k)) for k in range(1, 6)]
+    return [(d, data, i + 1, 1_700_000_000_000_000_000 + i * 10 ** 9)
+            for i, (d, data) in enumerate(out)]
+
+
+@pytest.mark.parametrize("client_opening, pool_opening, pool_in_python", [
+    (b"", b"", False),                          # '{': numba frames the pool's side
+    (b"", b"\r\n", True),                       # anything else: Python finds the framing
+    (SOCKS5_CONNECT, SOCKS5_REPLIES, True),     # a proxy's replies come first
+])
+def test_a_pool_that_speaks_after_the_hand_over(client_opening, pool_opening, pool_in_python,
+                                                monkeypatch):
+    """The pool's first bytes arrive while numba follows the flow: numba reads them when
+    the session would take them as JSON lines (they open with '{', no proxy reply to
+    strip), else the flow goes back to Python first. Either way it ends as in Python."""
+    fed = []
+    real = handoff.Handoff.feed
+    monkeypatch.setattr(handoff.Handoff, "feed",
+                        lambda self, tracked, d, *a: fed.append(d) or real(self, tracked, d, *a))
+    _, final, _ = both_ways(_late_pool_chunks(client_opening, pool_opening), 1, max_batch=1)
+    assert final["summary"]["shares_accepted"] == 6
+    assert final["dirs"][1][:2] == ("json", bool(client_opening))    # mode, proxied
+    fed.clear()
+    drive(_late_pool_chunks(client_opening, pool_opening), 8, random.Random(1), 1)
+    assert (1 in fed) == pool_in_python
+
+
+def test_a_pool_opening_that_arrives_out_of_order():
+    """The pool's second segment (a line opening with '{') comes before its first (bytes
+    in no framing the session knows): numba does not take the side's framing from it,
+    Python finds it from byte 0."""
+    chunks = _late_pool_chunks(b"", b"\x05\x00")
+    k = next(j for j, c in enumerate(chunks) if c[0] == TOCLIENT)
+    (d, first, frame, ts), (_, second, _, ts2) = chunks[k:k + 2]
+    chunks[k:k + 2] = [(d, second, frame, ts, len(first)), (d, first, frame + 1, ts2, 0)]
+    _, final, _ = both_ways(chunks, 1, max_batch=1)
+    assert final["dirs"][1][0] == MODE_OTHER
+    assert final["summary"]["shares_accepted"] == 0
