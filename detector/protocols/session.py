@@ -230,6 +230,8 @@ class MiningSession:
         (``stratum_v2.opening_prefix``): at most one frame of bounded length.
         """
         head = data.lstrip(b" \t\r\n\x00")
+        if not head and len(data) < FIRST_BYTES_KEPT:
+            return None              # blank so far (a line end, a keepalive): wait
         if head.startswith(b"{"):
             return MODE_JSON
         if http_mining.looks_like_http(head):

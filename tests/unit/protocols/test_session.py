@@ -5,7 +5,7 @@ import struct
 
 import pytest
 
-from detector.protocols.session import MiningSession
+from detector.protocols.session import FIRST_BYTES_KEPT, MiningSession
 
 H64 = "ab" * 32
 NOTIFY = {"id": None, "method": "mining.notify",
@@ -366,3 +366,23 @@ def test_whole_line_segments_and_cut_segments_give_the_same_session(cut):
     assert whole.to_dict() == pieces.to_dict()
     assert whole.shares_submitted == 3 and whole.worker == "acct.rig"
     assert whole.to_dict()["events"] == ["line_too_long"]
+
+
+@pytest.mark.parametrize("blank", [b"\n", b"\r\n", b"\r\n\r\n \t"])
+def test_a_side_that_opens_with_blank_segments_waits_for_its_framing(blank):
+    """A pool that sends a line end (a keepalive) on its own before its first line: the
+    side's framing is decided by the first bytes that are not blank."""
+    sess = MiningSession()
+    assert sess.feed("toclient", blank) == []
+    assert sess._dirs["toclient"].mode is None
+    msgs = sess.feed("toclient", line(NOTIFY))
+    assert [m.signature for m in msgs] == ["stratum-v1.notify"]
+    assert sess._dirs["toclient"].mode == "json"
+
+
+def test_a_blank_opening_is_decided_once_first_bytes_are_full():
+    sess = MiningSession()
+    sess.feed("toclient", b"\n" * (FIRST_BYTES_KEPT - 1))
+    assert sess._dirs["toclient"].mode is None
+    sess.feed("toclient", b"\n")
+    assert sess._dirs["toclient"].mode == "other" and not sess._dirs["toclient"].buffer
