@@ -4,7 +4,7 @@ and ledger thresholds, all in the repository's top-level `signatures/`.
 A source checkout or an editable install reads them there. A wheel has no
 top-level folder to carry them in: setup.cfg installs them as data files under
 <prefix>/share/minewatch/signatures, found through the distribution's file list
-(so an install with --prefix or --target finds them too).
+(so an install with --prefix finds them too).
 """
 
 from functools import cache

@@ -226,8 +226,9 @@ class MiningSession:
     def _detect_mode(self, direction: str, state: _Direction, data: bytes) -> str | None:
         """Framing of a direction from its first bytes; None: undecided, wait for more.
 
-        Only a proper prefix of a plaintext SV2 opening frame is waited for
-        (``stratum_v2.opening_prefix``): at most one frame of bounded length.
+        Only blank bytes (a line end or keepalive sent on its own) and a proper
+        prefix of a plaintext SV2 opening frame (``stratum_v2.opening_prefix``: at
+        most one frame of bounded length) are waited for, up to FIRST_BYTES_KEPT.
         """
         head = data.lstrip(b" \t\r\n\x00")
         if not head and len(data) < FIRST_BYTES_KEPT:
