@@ -9,6 +9,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 # what a build reads: the package, the CLI module, the data and the metadata files
 SOURCES = ("detector", "signatures", "cli.py", "setup.cfg", "pyproject.toml", "README.md")
@@ -27,9 +29,12 @@ cli.main()
 """
 
 
-def build_wheel(tmp_path):
-    """Build from a copy of the files a build reads (no build/ or egg-info in the repo)."""
-    src = tmp_path / "src"
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    """The wheel, built once from a copy of the files a build reads (no build/ or
+    egg-info in the repo)."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    src = tmp / "src"
     src.mkdir()
     for name in SOURCES:
         if (REPO / name).is_dir():
@@ -38,24 +43,22 @@ def build_wheel(tmp_path):
         else:
             shutil.copy2(REPO / name, src / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-                    "--no-build-isolation", "--no-index", "-w", str(tmp_path / "dist"),
+                    "--no-build-isolation", "--no-index", "-w", str(tmp / "dist"),
                     str(src)], check=True, capture_output=True, timeout=300)
-    return next((tmp_path / "dist").glob("minewatch-*.whl"))
+    return next((tmp / "dist").glob("minewatch-*.whl"))
 
 
-def test_a_wheel_carries_every_bundled_file(tmp_path):
-    wheel = build_wheel(tmp_path)
+def test_a_wheel_carries_every_bundled_file(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     shipped = {Path(n).name for n in names if "/share/minewatch/signatures/" in n}
     assert shipped == {p.name for p in (REPO / "signatures").iterdir() if p.is_file()}
 
 
-def test_an_installed_wheel_finds_its_bundled_data(tmp_path):
-    wheel = build_wheel(tmp_path)
+def test_an_installed_wheel_finds_its_bundled_data(wheel, tmp_path):
     prefix = tmp_path / "prefix"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--ignore-installed",
-                    "--prefix", str(prefix), str(wheel)], check=True, capture_output=True,
-                   timeout=300)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index",
+                    "--ignore-installed", "--prefix", str(prefix), str(wheel)],
+                   check=True, capture_output=True, timeout=300)
     site = prefix / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
