@@ -74,7 +74,7 @@ def census_inspect(pkts, buf, ts_ns, first_record, fop, fids, sides, start, stop
                    byte_class, class_shift, start_pairs, phase_start, tail_map, tail_from,
                    out_start, out_pattern, pat_info, first_out_state, sig_pat_start, sig_pat,
                    sig_all_start, sig_all, sig_any_start, sig_any, sig_order, learn_sigs,
-                   skip_keys, skip_names, skip_lengths, skip_seed, events, arena, k_bytes, out):
+                   binary_openings, skip_keys, skip_names, skip_lengths, skip_seed, events, arena, k_bytes, out):
     """inspect_batch one packet at a time, counting what each one does; returns the
     next packet to inspect (stops after a packet that wrote events: drain them)."""
     for i in range(start, stop):
@@ -113,8 +113,8 @@ def census_inspect(pkts, buf, ts_ns, first_record, fop, fids, sides, start, stop
                           class_shift, start_pairs, phase_start, tail_map, tail_from,
                           out_start, out_pattern, pat_info, first_out_state, sig_pat_start,
                           sig_pat, sig_all_start, sig_all, sig_any_start, sig_any, sig_order,
-                          learn_sigs, skip_keys, skip_names, skip_lengths, skip_seed, events,
-                          arena)
+                          learn_sigs, binary_openings, skip_keys, skip_names, skip_lengths,
+                          skip_seed, events, arena)
         if s == INSPECT_MATCHING:
             after = streams[row, d, S_CONTIG]
             if after > before:
@@ -236,14 +236,15 @@ def run_once(path, options, matcher, k_bytes, with_census, floor=False):
                         if cen is not None:
                             k = census_inspect(pkts, batch.buf, batch.ts_ns,
                                                batch.first_record, fop, fids, sides, k, j,
-                                               *insp.state, *insp.tables, *insp.dns_skip,
-                                               insp.events, insp.arena, k_bytes, cen)
+                                               *insp.state, *insp.tables, *insp.flow_rules,
+                                               *insp.dns_skip, insp.events, insp.arena,
+                                               k_bytes, cen)
                         else:
                             k = inspect_batch(pkts[:j], batch.buf, batch.ts_ns,
                                               batch.first_record, fop[:j], fids[:j],
                                               sides[:j], k,
-                                              *insp.state, *insp.tables, *insp.dns_skip,
-                                              insp.events, insp.arena)
+                                              *insp.state, *insp.tables, *insp.flow_rules,
+                                              *insp.dns_skip, insp.events, insp.arena)
                         clock.add("inspect", t0, f0)
                         ne = insp.meta[IM_EVENTS]
                         if ne:
@@ -278,11 +279,12 @@ def warm(options, matcher, k_bytes, path):
     if matcher is not None:
         insp = Inspector(matcher, small.max_flows, k_bytes)
         inspect_batch(pkts, readonly(batch.buf), batch.ts_ns, 0, fop, fids, sides, 0,
-                      *insp.state, *insp.tables, *insp.dns_skip, insp.events,
-                      insp.arena)
+                      *insp.state, *insp.tables, *insp.flow_rules, *insp.dns_skip,
+                      insp.events, insp.arena)
         census_inspect(pkts, readonly(batch.buf), batch.ts_ns, 0, fop, fids, sides, 0,
-                       len(pkts), *insp.state, *insp.tables, *insp.dns_skip, insp.events,
-                       insp.arena, k_bytes, np.zeros(C_SIZE, np.int64))
+                       len(pkts), *insp.state, *insp.tables, *insp.flow_rules,
+                       *insp.dns_skip, insp.events, insp.arena, k_bytes,
+                       np.zeros(C_SIZE, np.int64))
     read_first_bytes(pkts, readonly(batch.buf), fop, fids, sides, 0, len(pkts),
                      np.full(small.max_flows, -1, np.int64),
                      np.zeros((small.max_flows, 2), np.int64), k_bytes, 64,

@@ -641,6 +641,9 @@ class MatcherTables:
       sig_any_start/sig_any   CSR: signatures of which one must have fired (empty = none)
       sig_order   int32[n_signatures]   evaluation order (requires first)
     n_words / n_sig_words: uint64 words of the pattern / signature bitmasks.
+    binary_openings int16[n, 2]     the first two bytes (-1: any) a stream that is not text
+                                    (see binary_openings) must open with for a signature to
+                                    match it; a row (-1, -1) lets every stream through
     signature_ids: signature id per index (for reporting; Python side only).
     `automaton` is the argument tuple match_payload takes before the data.
     """
@@ -659,6 +662,7 @@ class MatcherTables:
     sig_order: np.ndarray
     n_words: int
     n_sig_words: int
+    binary_openings: np.ndarray
     signature_ids: tuple
 
     @property
@@ -691,6 +695,36 @@ def _csr(rows):
         start[i + 1] = start[i] + len(row)
     flat = np.array([x for row in rows for x in row], np.int32)
     return start, flat
+
+
+# Bytes no text protocol sends raw: the C0 controls except tab, LF and CR. JSON must
+# escape them inside strings and allows only those three as whitespace (RFC 8259 §2, §7);
+# HTTP/1.x allows none in its start line and header fields (RFC 9112 §2.2, RFC 9110 §5.5).
+NOT_TEXT_BYTES = frozenset(range(0x20)) - {0x09, 0x0A, 0x0D}
+
+
+def binary_openings(sigset: SignatureSet) -> np.ndarray:
+    """Where a stream that is not text can still be matched: int16[n, 2], rows of the
+    first two bytes (-1: any) such a stream must open with.
+
+    The inspection kernel stops matching a flow once the first bytes of one of its
+    directions hold a byte of NOT_TEXT_BYTES (a binary protocol, or encrypted bytes
+    picked up mid-stream), unless they open as a row here says. Text patterns cannot
+    tell a mining protocol inside binary framing, so only the signatures with a
+    pattern of such bytes need a row: the opening of their pattern anchored at stream
+    byte 0 (offset 0, depth its length), or (-1, -1), every stream, when they have none.
+    """
+    rows = set()
+    for sig in sigset:
+        if not any(NOT_TEXT_BYTES.intersection(p.data) for p in sig.patterns):
+            continue
+        anchored = [p for p in sig.patterns if p.offset == 0 and p.depth == len(p.data)]
+        if not anchored:
+            rows.add((-1, -1))
+        for p in anchored:
+            first = [-1 if p.nocase and 0x61 <= (b | 0x20) <= 0x7A else b for b in p.data[:2]]
+            rows.add((first[0], first[1] if len(first) > 1 else -1))
+    return np.array(sorted(rows), np.int16).reshape(-1, 2)
 
 
 def compile_patterns(sigset: SignatureSet) -> MatcherTables:
@@ -747,5 +781,6 @@ def compile_patterns(sigset: SignatureSet) -> MatcherTables:
         sig_order=np.array(_topological_order(sigset), np.int32),
         n_words=max(1, (len(patterns) + 63) // 64),
         n_sig_words=max(1, (len(sigset) + 63) // 64),
+        binary_openings=binary_openings(sigset),
         signature_ids=tuple(s.id for s in sigset),
     )

@@ -36,8 +36,8 @@ from .dtypes import PACKET_DTYPE
 from .flowtable import META_FREE_TOP
 from .inspect import (EV_DATA, EV_DNS, EV_FIRED, EV_HEAD, EV_HELLO, EV_PEEK, EVENT_DTYPE,
                       IM_ARENA, IM_CANDIDATES, IM_DNS, IM_DNS_SKIPPED, IM_EVENTS, IM_EXCLUDED,
-                      IM_GAPS, IM_PEEKS, INSPECT_CANDIDATE, INSPECT_MATCHING, INSPECT_OFF,
-                      PEEK_OFF, carry_state, inspect_batch, new_inspector, rematch_heads)
+                      IM_GAPS, IM_NOT_TEXT, IM_PEEKS, INSPECT_CANDIDATE, INSPECT_MATCHING, INSPECT_OFF,
+                      PEEK_DONE, carry_state, inspect_batch, new_inspector, rematch_heads)
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ class Handoff:
             elif kind == EV_PEEK:
                 if intel.on_peek(fid, pos, raw[off:off + length], frame) \
                         and self.peek is not None and self.insp_fid[row] == fid:
-                    self.peek[row] = PEEK_OFF
+                    self.peek[row] = PEEK_DONE
             elif kind == EV_FIRED:
                 self.on_match(fid, row, arena[off:off + length],
                               client_of(frame) if client_of is not None else None)
@@ -335,7 +335,8 @@ class Inspector:
                               np.uint8)
         m = matcher
         self.tables = (*m.automaton, m.sig_pat_start, m.sig_pat, m.sig_all_start, m.sig_all,
-                       m.sig_any_start, m.sig_any, m.sig_order, learning_signatures(m))
+                       m.sig_any_start, m.sig_any, m.sig_order)
+        self.flow_rules = (learning_signatures(m), m.binary_openings)  # inspect_batch's only
 
     @property
     def meta(self):
@@ -355,7 +356,8 @@ class Inspector:
             i = inspect_batch(pkts[:stop], batch.buf, batch.ts_ns, batch.first_record,
                               flow_of_packet[:stop], fid_of_packet[:stop],
                               side_of_packet[:stop], i, *self.state,
-                              *self.tables, *self.dns_skip, self.events, self.arena)
+                              *self.tables, *self.flow_rules, *self.dns_skip, self.events,
+                              self.arena)
             n = self.meta[IM_EVENTS]
             if n:
                 self.handoff.on_events(self.events[:n], self.arena[:self.meta[IM_ARENA]],
@@ -372,7 +374,8 @@ class Inspector:
         empty.flags.writeable = False
         inspect_batch(np.zeros(0, PACKET_DTYPE), empty, np.zeros(0, np.int64), 0,
                       np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0, np.uint8), 0,
-                      *self.state, *self.tables, *self.dns_skip, self.events, self.arena)
+                      *self.state, *self.tables, *self.flow_rules, *self.dns_skip, self.events,
+                      self.arena)
         self._rematch_heads(np.zeros(0, np.int64), 0)
 
     def with_matcher(self, matcher, table=None):
@@ -436,11 +439,12 @@ class Inspector:
 
     def _rematch_heads(self, rows, start):
         state = (*self.state[:7], *self.state[8:])             # all but `peek`
-        return rematch_heads(rows, start, *state, *self.tables[:-1], self.events, self.arena)
+        return rematch_heads(rows, start, *state, *self.tables, self.events, self.arena)
 
     def counters(self):
         meta = self.meta
         return {"candidates": int(meta[IM_CANDIDATES]), "inspect_gaps": int(meta[IM_GAPS]),
                 "encrypted_skipped": int(meta[IM_EXCLUDED]),
                 "peeks": int(meta[IM_PEEKS]), "dns_answers": int(meta[IM_DNS]),
-                "dns_skipped": int(meta[IM_DNS_SKIPPED])}
+                "dns_skipped": int(meta[IM_DNS_SKIPPED]),
+                "binary_skipped": int(meta[IM_NOT_TEXT])}

@@ -13,6 +13,12 @@ past a hole is sent as it comes (the hole's bytes still count as new when they
 arrive): Python puts them back in order (handoff.TrackedFlow.in_order). Python turns
 inspection off for a flow by setting its state to INSPECT_OFF.
 
+A flow leaves inspection early when a direction opens with a TLS record or an SSH
+banner (encrypted: its ClientHello is read, nothing is matched), or with bytes no
+text protocol sends (opens_as_text) unless a proxy request opened the flow or the
+bytes open as a binary signature may (rules.binary_openings): the mining protocols
+but Stratum V2 are text both ways.
+
 Memory is fixed at construction, whatever the traffic: 2 x capacity head slots
 of K bytes (each with its packet records) plus a few words per row. A direction
 takes a slot when its first bytes arrive and its row gives both back when the
@@ -53,7 +59,9 @@ EV_HELLO = 5   # arena holds a whole ClientHello record (the flow's first client
                # name_at/name_len: its server name inside them (name_len 0: none)
 
 PEEK_OFF = 0   # peek[row]: nothing to hand over
-PEEK_ON = 1    # hand over new client head bytes (Python sets PEEK_OFF when it has enough)
+PEEK_ON = 1    # hand over new client head bytes (Python sets PEEK_DONE when it has enough)
+PEEK_DONE = 2  # the client opened with a proxy request; Python has the names it needs
+TEXT_WINDOW = 64   # opening bytes of a direction looked at for bytes no text protocol sends
 DNS_PORT = 53
 DNS_HEADER = 12
 PROTO_UDP = 17
@@ -97,7 +105,9 @@ IM_DNS = 6        # EV_DNS events written (DNS answers)
 IM_SLOTS_FREE = 7   # head slots given back, on the free_slots stack
 IM_SLOTS_FRESH = 8  # head slots taken at least once (the next never-used one)
 IM_DNS_SKIPPED = 9  # DNS answers dropped here: their question was rejected before (dns_skip)
-IM_SIZE = 10
+IM_NOT_TEXT = 10  # flows one of whose directions opens with bytes no text protocol sends,
+                  # and not as a binary signature may (rules.binary_openings)
+IM_SIZE = 11
 
 TCP_SYN = 0x02
 PROTO_TCP = 6
@@ -222,6 +232,34 @@ def not_cleartext(heads, at):
     tls = 0x14 <= b0 <= 0x17 and b1 == 0x03 and b2 <= 0x04
     ssh = b0 == 0x53 and b1 == 0x53 and b2 == 0x48 and heads[at + 3] == 0x2D    # "SSH-"
     return tls or ssh
+
+
+@inline_kernel
+def opens_as_text(heads, at, contig):
+    """No byte of rules.NOT_TEXT_BYTES (C0 controls but tab, LF, CR) in the first
+    TEXT_WINDOW bytes of the stream at heads[at:]. JSON lines and HTTP requests and
+    replies pass; binary protocols and encrypted bytes picked up mid-stream seldom do
+    (a random byte is one of them with odds 29/256)."""
+    text = True
+    j = np.int64(0)
+    n = min(contig, np.int64(TEXT_WINDOW))
+    while text and j < n:
+        b = heads[at + j]
+        text = b >= 0x20 or b == 0x09 or b == 0x0A or b == 0x0D
+        j += 1
+    return text
+
+
+@inline_kernel
+def opens_binary_signature(heads, at, contig, binary_openings):
+    """The stream at heads[at:] opens as a signature over bytes that are not text may
+    (rules.binary_openings: first two bytes, -1 for any)."""
+    found = False
+    for r in range(binary_openings.shape[0]):
+        b0, b1 = binary_openings[r, 0], binary_openings[r, 1]
+        found = found or ((b0 < 0 or heads[at] == b0)
+                          and (b1 < 0 or contig < 2 or heads[at + 1] == b1))
+    return found
 
 
 @inline_kernel
@@ -410,8 +448,8 @@ def inspect_batch(pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_packet,
                   goto, byte_class, class_shift, start_pairs, phase_start, tail_map,
                   tail_from, out_start, out_pattern, pat_info, first_out_state,
                   sig_pat_start, sig_pat, sig_all_start, sig_all, sig_any_start, sig_any,
-                  sig_order, learn_sigs, skip_keys, skip_names, skip_lengths, skip_seed,
-                  events, arena):
+                  sig_order, learn_sigs, binary_openings, skip_keys, skip_names, skip_lengths,
+                  skip_seed, events, arena):
     """Inspect the payload of packets pkts[start:]; return where to resume.
 
     Parameters
@@ -427,6 +465,9 @@ def inspect_batch(pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_packet,
                                and segs, indexed by the slot slot_of gives a row's direction
     goto .. sig_order          MatcherTables.automaton, then its signature arrays
     learn_sigs      uint64[n_sig_words]  signatures whose flows may teach pool names
+    binary_openings int16[n, 2]  MatcherTables.binary_openings: how a direction whose
+                                 opening is not text (opens_as_text) may open and still be
+                                 matched; its flow leaves inspection otherwise
     skip_keys .. skip_seed     DnsSkipSet.arrays: questions whose answers are dropped here,
                                until a flow that may teach names hands over bytes (Python
                                may want more names once it has read them)
@@ -560,6 +601,15 @@ def inspect_batch(pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_packet,
                 continue
         if old == 0 and d == 0 and opens_proxy_request(heads, at, contig):
             peek[row] = PEEK_ON                  # matching goes on: cleartext may follow
+        # a binary opening: no text signature can match this direction, and a text
+        # mining protocol needs both to be text; a proxy's binary framing (SOCKS) is spared
+        if (old == 0 and contig > 0 and peek[row] == PEEK_OFF
+                and not opens_as_text(heads, at, contig)
+                and not opens_binary_signature(heads, at, contig, binary_openings)):
+            insp_state[row] = INSPECT_OFF
+            imeta[IM_NOT_TEXT] += 1
+            release_slots(row, slot_of, free_slots, imeta)
+            continue
         if d == 0 and contig > old and peek[row] == PEEK_ON:
             add_event(events, arena, imeta, fid, row, EV_PEEK, 0, frame, ts_ns[i], old,
                       heads, at + old, contig - old)

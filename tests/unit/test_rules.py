@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from detector.errors import SignatureError
-from detector.rules import (CONFIDENCE, SignatureSet, check_signatures, compile_patterns,
-                            load_signatures)
+from detector.rules import (CONFIDENCE, SignatureSet, binary_openings, check_signatures,
+                            compile_patterns, load_signatures)
 from tests.corpus import corpus_dir
 from tests.unit.flowbytes import first_bytes, fired_signatures
 
@@ -325,6 +325,35 @@ def test_hex_nocase_offset_depth_are_parsed(tmp_path):
     assert pats[0].data == b"\x00\x0a\xff" and pats[0].offset == 2 and pats[0].depth == 5
     assert pats[1].nocase and pats[1].data == b"X-Demo:"
     assert pats[2].data == b"plain shorthand" and not pats[2].nocase
+
+
+def _patterns(tmp_path, yaml_patterns):
+    """The demo signature with `yaml_patterns` (a YAML list, indented under patterns:)."""
+    text = GOOD_SIG.replace("      - literal: '\"demo.method\"'\n",
+                            textwrap.indent(textwrap.dedent(yaml_patterns), "      "))
+    _write(tmp_path, text)
+    return load_signatures(tmp_path)
+
+
+def test_shipped_binary_openings_are_stratum_v2_frames(tables):
+    """Only Stratum V2's frames hold bytes no text protocol sends; both of its
+    signatures open with extension type 0x0000."""
+    assert tables.binary_openings.tolist() == [[0, 0]]
+
+
+@pytest.mark.parametrize("patterns, rows", [
+    ('- literal: "mining.subscribe"\n', []),                       # text: no row
+    ('- literal: "tab\\tand\\r\\nline"\n', []),                  # tab, CR, LF are text
+    ('- hex: "00 00 01"\n  offset: 0\n  depth: 3\n', [[0, 0]]),
+    ('- hex: "7f 05"\n  offset: 0\n  depth: 2\n- hex: "01"\n  offset: 9\n', [[127, 5]]),
+    ('- hex: "1b"\n  offset: 0\n  depth: 1\n', [[27, -1]]),      # one byte: any second
+    ('- literal: "a1"\n  nocase: true\n  offset: 0\n  depth: 2\n- hex: "00"\n',
+     [[-1, 0x31]]),                                                 # a letter: either case
+    ('- hex: "00 00 00"\n', [[-1, -1]]),                            # not anchored: any stream
+    ('- hex: "00 00 00"\n  offset: 0\n  depth: 4\n', [[-1, -1]]),   # may start at byte 1
+])
+def test_binary_openings(tmp_path, patterns, rows):
+    assert binary_openings(_patterns(tmp_path, patterns)).tolist() == rows
 
 
 # --------------------------------------------------------------------------- captures
