@@ -602,8 +602,10 @@ def inspect_batch(pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_packet,
         if old == 0 and d == 0 and opens_proxy_request(heads, at, contig):
             peek[row] = PEEK_ON                  # matching goes on: cleartext may follow
         # a binary opening: no text signature can match this direction, and a text
-        # mining protocol needs both to be text; a proxy's binary framing (SOCKS) is spared
-        if (old == 0 and contig > 0 and peek[row] == PEEK_OFF
+        # mining protocol needs both to be text; a proxy's binary framing (SOCKS) is
+        # spared, and a lone byte decides nothing (a keepalive probe's garbage byte can
+        # be the first a capture sees of an idle connection)
+        if (old == 0 and contig >= 2 and peek[row] == PEEK_OFF
                 and not opens_as_text(heads, at, contig)
                 and not opens_binary_signature(heads, at, contig, binary_openings)):
             insp_state[row] = INSPECT_OFF

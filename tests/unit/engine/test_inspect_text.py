@@ -54,7 +54,7 @@ def test_a_binary_opening_ends_inspection(opening, side):
     assert inspector.counters()["binary_skipped"] == 1
 
 
-@pytest.mark.parametrize("opening", [b"\r\n", b"\n\t", b"\x7f", b"\xc3\xa9"])
+@pytest.mark.parametrize("opening", [b"\r\n", b"\n\t", b"\x7f\x7f", b"\xc3\xa9"])
 def test_text_openings_are_matched(opening):
     """Tab, CR, LF, DEL and UTF-8 are text: the subscribe after them fires."""
     frames = [frame(41000, ISN, flags="S"), frame(41000, ISN + 1, opening),
@@ -82,6 +82,15 @@ def test_encrypted_bytes_picked_up_mid_stream_end_inspection():
               frame(41000, ISN + 5600, SUBSCRIBE)]
     recorder, inspector, row = run([frames])
     assert fired(recorder) == [] and inspector.state[1][row] == INSPECT_OFF
+
+
+def test_a_lone_byte_decides_nothing():
+    """A keepalive probe carries one garbage byte (often 0) below the next sequence
+    number: when it is the first packet a capture sees of an idle connection, it
+    must not end the flow's inspection."""
+    frames = [frame(41000, ISN + 4999, b"\x00"), frame(41000, ISN + 5000, SUBSCRIBE)]
+    recorder, inspector, row = run([frames])
+    assert len(fired(recorder)) == 1 and inspector.state[1][row] == INSPECT_CANDIDATE
 
 
 def test_stratum_v2_frames_are_matched():
