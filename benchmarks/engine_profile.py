@@ -74,7 +74,8 @@ def census_inspect(pkts, buf, ts_ns, first_record, fop, fids, sides, start, stop
                    byte_class, class_shift, start_pairs, phase_start, tail_map, tail_from,
                    out_start, out_pattern, pat_info, first_out_state, sig_pat_start, sig_pat,
                    sig_all_start, sig_all, sig_any_start, sig_any, sig_order, learn_sigs,
-                   binary_openings, skip_keys, skip_names, skip_lengths, skip_seed, events, arena, k_bytes, out):
+                   binary_openings, skip_keys, skip_names, skip_lengths, skip_seed, events,
+                   arena, k_bytes, out):
     """inspect_batch one packet at a time, counting what each one does; returns the
     next packet to inspect (stops after a packet that wrote events: drain them)."""
     for i in range(start, stop):

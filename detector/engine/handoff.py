@@ -36,8 +36,9 @@ from .dtypes import PACKET_DTYPE
 from .flowtable import META_FREE_TOP
 from .inspect import (EV_DATA, EV_DNS, EV_FIRED, EV_HEAD, EV_HELLO, EV_PEEK, EVENT_DTYPE,
                       IM_ARENA, IM_CANDIDATES, IM_DNS, IM_DNS_SKIPPED, IM_EVENTS, IM_EXCLUDED,
-                      IM_GAPS, IM_NOT_TEXT, IM_PEEKS, INSPECT_CANDIDATE, INSPECT_MATCHING, INSPECT_OFF,
-                      PEEK_DONE, carry_state, inspect_batch, new_inspector, rematch_heads)
+                      IM_GAPS, IM_NOT_TEXT, IM_PEEKS, INSPECT_CANDIDATE, INSPECT_MATCHING,
+                      INSPECT_OFF, PEEK_DONE, carry_state, inspect_batch, new_inspector,
+                      rematch_heads)
 
 log = logging.getLogger(__name__)
 

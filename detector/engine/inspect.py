@@ -251,14 +251,13 @@ def opens_as_text(heads, at, contig):
 
 
 @inline_kernel
-def opens_binary_signature(heads, at, contig, binary_openings):
-    """The stream at heads[at:] opens as a signature over bytes that are not text may
-    (rules.binary_openings: first two bytes, -1 for any)."""
+def opens_binary_signature(heads, at, binary_openings):
+    """The stream at heads[at:] (2 bytes or more) opens as a signature over bytes that
+    are not text may (rules.binary_openings: first two bytes, -1 for any)."""
     found = False
     for r in range(binary_openings.shape[0]):
         b0, b1 = binary_openings[r, 0], binary_openings[r, 1]
-        found = found or ((b0 < 0 or heads[at] == b0)
-                          and (b1 < 0 or contig < 2 or heads[at + 1] == b1))
+        found = found or ((b0 < 0 or heads[at] == b0) and (b1 < 0 or heads[at + 1] == b1))
     return found
 
 
@@ -607,7 +606,7 @@ def inspect_batch(pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_packet,
         # be the first a capture sees of an idle connection)
         if (old == 0 and contig >= 2 and peek[row] == PEEK_OFF
                 and not opens_as_text(heads, at, contig)
-                and not opens_binary_signature(heads, at, contig, binary_openings)):
+                and not opens_binary_signature(heads, at, binary_openings)):
             insp_state[row] = INSPECT_OFF
             imeta[IM_NOT_TEXT] += 1
             release_slots(row, slot_of, free_slots, imeta)
