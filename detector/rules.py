@@ -580,14 +580,33 @@ def _json_spacing_dependent(data: bytes) -> bool:
     return bool(re.search(rb'"\s*:\s+|"\s+:|,\s+"|\[\s+"|\{\s+"', data))
 
 
+# Bytes no text protocol sends raw: the C0 controls except tab, LF and CR. JSON must
+# escape them inside strings and allows only those three as whitespace (RFC 8259 §2, §7);
+# HTTP/1.x allows none in its start line and header fields (RFC 9112 §2.2, RFC 9110 §5.5).
+NOT_TEXT_BYTES = frozenset(range(0x20)) - {0x09, 0x0A, 0x0D}
+
+
+def _holds_binary(sig) -> bool:
+    """A pattern of `sig` holds a byte of NOT_TEXT_BYTES (a binary protocol's)."""
+    return any(NOT_TEXT_BYTES.intersection(p.data) for p in sig.patterns)
+
+
+def _anchored(sig) -> list:
+    """The patterns of `sig` that must start at stream byte 0 (offset 0, depth their
+    length): they say how a stream it matches opens."""
+    return [p for p in sig.patterns if p.offset == 0 and p.depth == len(p.data)]
+
+
 def check_signatures(directory, examples=True) -> list[str]:
     """Problems for ``minewatch signatures check``, one line each (empty = clean).
 
     The load error (file:line [field]: message) if loading fails; otherwise
     lint problems: literals that depend on JSON whitespace, conclusive
     signatures resting on fewer than MIN_GENERIC_SHAPE generic JSON tokens
-    (e.g. "login" alone), and, with `examples`, examples whose file is
-    missing (paths resolved against the signature directory's parent).
+    (e.g. "login" alone), binary patterns without an anchored opening (every
+    binary stream would then stay in inspection: binary_openings), and, with
+    `examples`, examples whose file is missing (paths resolved against the
+    signature directory's parent).
     """
     try:
         sigset = load_signatures(directory)
@@ -608,6 +627,10 @@ def check_signatures(directory, examples=True) -> list[str]:
             if tokens <= GENERIC_TOKENS and len(tokens) < MIN_GENERIC_SHAPE:
                 problems.append(f"{where}: generic tokens {sorted(tokens)} can never be "
                                 "conclusive; mark it weak and let the parser decide")
+        if _holds_binary(sig) and not _anchored(sig):
+            problems.append(f"{where}: patterns hold bytes no text protocol sends, but none "
+                            "is anchored at stream byte 0 (offset: 0, depth: its length), so "
+                            "every binary stream stays in inspection; anchor its opening")
         caps = list(sig.examples) + list(sig.must_not_fire) if examples else []
         for cap in caps:
             if not (root / cap.path).exists():
@@ -697,12 +720,6 @@ def _csr(rows):
     return start, flat
 
 
-# Bytes no text protocol sends raw: the C0 controls except tab, LF and CR. JSON must
-# escape them inside strings and allows only those three as whitespace (RFC 8259 §2, §7);
-# HTTP/1.x allows none in its start line and header fields (RFC 9112 §2.2, RFC 9110 §5.5).
-NOT_TEXT_BYTES = frozenset(range(0x20)) - {0x09, 0x0A, 0x0D}
-
-
 def binary_openings(sigset: SignatureSet) -> np.ndarray:
     """Where a stream that is not text can still be matched: int16[n, 2], rows of the
     first two bytes (-1: any) such a stream must open with.
@@ -716,9 +733,9 @@ def binary_openings(sigset: SignatureSet) -> np.ndarray:
     """
     rows = set()
     for sig in sigset:
-        if not any(NOT_TEXT_BYTES.intersection(p.data) for p in sig.patterns):
+        if not _holds_binary(sig):
             continue
-        anchored = [p for p in sig.patterns if p.offset == 0 and p.depth == len(p.data)]
+        anchored = _anchored(sig)
         if not anchored:
             rows.add((-1, -1))
         for p in anchored:

@@ -356,6 +356,16 @@ def test_binary_openings(tmp_path, patterns, rows):
     assert binary_openings(_patterns(tmp_path, patterns)).tolist() == rows
 
 
+def test_check_flags_binary_patterns_without_an_anchored_opening(tmp_path):
+    """Such a signature keeps every binary stream in inspection (a (-1, -1) row)."""
+    _patterns(tmp_path, '- hex: "00 00 00"\n  offset: 4\n')
+    [problem] = check_signatures(tmp_path, examples=False)
+    assert problem.startswith(f"{tmp_path / 'demo.yaml'}:4 [demo.one]: patterns hold bytes "
+                              "no text protocol sends, but none is anchored")
+    _patterns(tmp_path, '- hex: "00 00 00"\n  offset: 0\n  depth: 3\n')
+    assert check_signatures(tmp_path, examples=False) == []
+
+
 # --------------------------------------------------------------------------- captures
 
 def _resolve(capture_path):
