@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from detector.engine.inspect import EV_FIRED, INSPECT_CANDIDATE, INSPECT_OFF, PEEK_DONE, \
-    TEXT_WINDOW
-from detector.rules import load_signatures
+    TEXT_WINDOW, opens_as_text
+from detector.rules import NOT_TEXT_BYTES, load_signatures
 from tests.unit.engine.test_inspect_slots import ISN, Recorder, batch, engine_with, frame
 from tests.unit.test_rules import SIG_DIR
 
@@ -33,6 +33,14 @@ def run(frames_per_batch):
 
 def fired(recorder):
     return [e[1] for e in recorder.events if e[0] == EV_FIRED]
+
+
+def test_the_kernel_and_the_signature_compiler_agree_on_text():
+    """opens_as_text spells rules.NOT_TEXT_BYTES out for speed: the two must not drift
+    (binary_openings is computed from the set, the kernel tests the bytes)."""
+    for b in range(256):
+        data = np.frombuffer(b"ab" + bytes([b]), np.uint8)
+        assert opens_as_text(data, 0, len(data)) == (b not in NOT_TEXT_BYTES), b
 
 
 @pytest.mark.parametrize("opening", [b"\x00\x01\x02\x03", b"\x1b[0m", b"abc\x0cdef",
