@@ -13,7 +13,7 @@ import numpy as np
 
 from .capture import open_capture
 from .capture.batch import RecordBatch
-from .engine.decode import decode_batch
+from .engine.decode import count_outcomes, decode_batch
 from .engine.dtypes import DECODE_REASONS, END_EOF, FLOW_DTYPE, L4_ANOMALIES, PACKET_DTYPE
 from .engine.flowtable import (META_FORCED, META_FRAG_ORPHANS, META_FRAGS, META_LIVE,
                                META_NEXT_ID, META_OUT_N, expire_idle, flush_flows,
@@ -145,7 +145,9 @@ class FlowEngine:
     `at_rest()`, when set, runs after each segment is folded and before it is
     inspected: the moment detection may read the flow table's rows. Folding
     and inspecting may run in two threads (`packet_sets=2`, iter_capture_flows);
-    the rows then change only between two calls of `at_rest`.
+    the rows then change only between two calls of `at_rest`. A callable it
+    returns runs after it, before the segment is inspected, while the next may
+    be folded (run_ahead).
     """
 
     def __init__(self, options: EngineOptions, inspector=None, first_flow_id=1, packet_sets=1):
@@ -178,10 +180,7 @@ class FlowEngine:
         pkts = packets.pkts[:n]
         batch.buf = readonly(batch.buf)
         decode_batch(batch.buf, batch.offset, batch.caplen, batch.linktype, pkts)
-        self.status_counts += np.bincount(pkts["status"], minlength=len(DECODE_REASONS))[
-            :len(DECODE_REASONS)]
-        self.anomaly_counts += np.bincount(pkts["l4_anomaly"], minlength=len(L4_ANOMALIES))[
-            :len(L4_ANOMALIES)]
+        count_outcomes(pkts, self.status_counts, self.anomaly_counts)
         fop = packets.flow_of_packet[:n]
         fids = packets.fid_of_packet[:n]
         sides = packets.side_of_packet[:n]
@@ -203,9 +202,11 @@ class FlowEngine:
         return segment.ended
 
     def rest(self):
-        """Run `at_rest` (the flow table is not changing now)."""
+        """Run `at_rest` (the flow table is not changing now); what it returns runs once
+        the table may change again (run_ahead)."""
         if self.at_rest is not None:
-            self.at_rest()
+            return self.at_rest()
+        return None
 
     def _settled(self, segments):
         """The ended flows of each segment, in one thread: at rest, inspected, handed back."""

@@ -4,6 +4,9 @@ A scan's flow table (numba kernels that release the GIL) folds the next batch
 while detection inspects the one before. Both halves share the flow table, so
 the thread never runs free: after each item it waits until the reader has had
 its look (`at_rest`), which keeps the output the same as in one thread.
+What `at_rest` returns, when callable, runs right after the thread is let go:
+work that needs what the rest showed but not the rest itself (formatting
+what it copied out) then overlaps with the next item.
 """
 
 import queue
@@ -24,8 +27,9 @@ def run_ahead(items, at_rest, name="minewatch-run-ahead"):
 
     For every item, `at_rest()` runs in the caller's thread once the item is
     computed and before the thread starts on the next one: the one moment the
-    caller may read what `items` writes. The caller then works on the item
-    while the thread computes the next. An exception from `items` is raised
+    caller may read what `items` writes. If it returns a callable, that runs
+    (in the caller's thread) once the thread is let go, before the item is
+    yielded. The caller then works on the item while the thread computes the next. An exception from `items` is raised
     here after the items before it. Closing this generator (or an exception in
     the caller) stops the thread before its next item and waits for it.
     """
@@ -55,8 +59,10 @@ def run_ahead(items, at_rest, name="minewatch-run-ahead"):
                 return
             if isinstance(item, _Failed):
                 raise item.exc
-            at_rest()
+            after = at_rest()
             go.release()
+            if after is not None:
+                after()
             yield item
     finally:
         stop.set()
@@ -65,7 +71,10 @@ def run_ahead(items, at_rest, name="minewatch-run-ahead"):
 
 
 def in_step(items, at_rest):
-    """`run_ahead` without the thread: `at_rest()` before each item is yielded."""
+    """`run_ahead` without the thread: `at_rest()`, then what it returns, before each
+    item is yielded."""
     for item in items:
-        at_rest()
+        after = at_rest()
+        if after is not None:
+            after()
         yield item

@@ -90,7 +90,7 @@ class CaptureScan:
         self.engine = engine
         self.rows = engine.table[0]
         # detected flows are reported from their rows: only while the flow table rests
-        engine.at_rest = self.report_detected
+        engine.at_rest = self.copy_detected
         self.inspector.warm_up()
         members(np.zeros(1, np.int64), (0,))        # its kernel too, before timing starts
 
@@ -122,21 +122,32 @@ class CaptureScan:
             self.inspector.warm_up()
 
     def report_detected(self):
-        """Write a 'detected' hit for each flow recognised since the last call.
+        """Write a 'detected' hit for each flow recognised since the last call."""
+        write = self.copy_detected()
+        if write is not None:
+            write()
+
+    def copy_detected(self):
+        """The rows of the flows recognised since the last call, copied; returns what
+        writes their 'detected' hits (None: no hit to write).
 
         The engine calls it while its flow table rests (FlowEngine.at_rest), after the
         segment following the one that recognised the flows is folded: their rows show
-        them as of then (in one thread or two alike)."""
+        them as of then (in one thread or two alike). Only the copy needs the rest: the
+        hits are formatted while the next segment may be folded."""
         detected = self.inspector.handoff.take_detected()
         if not detected:
-            return
+            return None
         ids = self.rows["flow_id"]
         # a flow that ended already is reported with its final values
         live = [t for t in detected if ids[t.row] == t.flow_id]
         if not live:
-            return
+            return None
         # formatted together: a capture's first batches may recognise dozens at once
         rows = take_rows(self.rows, [t.row for t in live])
+        return lambda: self._write_detected(live, rows)
+
+    def _write_detected(self, live, rows):
         for tracked, flow in zip(live, self.formatter.records(rows)):
             hit = hit_record(flow, tracked, str(self.path), STATE_DETECTED,
                              self.inspector.handoff.intel.get(tracked.flow_id))

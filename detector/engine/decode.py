@@ -128,7 +128,7 @@ def decode_batch(buf, offset, caplen, linktype, pkts):
     Returns
     -------
     None. Each row's status says whether it decoded (DECODE_*); callers count
-    statuses with np.bincount(pkts["status"]). Never raises; never reads past
+    statuses with count_outcomes. Never raises; never reads past
     offset[i] + caplen[i].
     """
     n = len(offset)
@@ -139,3 +139,20 @@ def decode_batch(buf, offset, caplen, linktype, pkts):
             prefetch(buf, ahead + 63)           # a hint: never faults, even past the end
         start = np.int64(offset[i])
         decode_record(buf, start, start + np.int64(caplen[i]), np.int64(linktype[i]), pkts[i])
+
+
+@kernel
+def count_outcomes(pkts, status_counts, anomaly_counts):
+    """Add each row's status (DECODE_*) and l4_anomaly to the int64 counters indexed
+    by them (values past a counter's end are not counted). One pass that lets the GIL
+    go, where two np.bincount held it for ~0.5 ms per 64k records: in a scan on two
+    threads, that time comes off the thread that folds batches."""
+    n_status = len(status_counts)
+    n_anomaly = len(anomaly_counts)
+    for i in range(len(pkts)):
+        s = np.int64(pkts[i]["status"])
+        if s < n_status:
+            status_counts[s] += 1
+        a = np.int64(pkts[i]["l4_anomaly"])
+        if a < n_anomaly:
+            anomaly_counts[a] += 1

@@ -61,6 +61,10 @@ FOLLOW_RETRY_EVENTS = 8
 # events before it is offered again (a dialect numba reads few lines of)
 SHORT_STINT = 8
 MAX_FOLLOW_WAIT = 64
+# a flow whose hand-over would come straight back (FollowedFlows.premature) is offered
+# at each of its next events, at most this many times, then handed over all the same:
+# a capture that shows only the miner's side never shows the pool's setting
+MAX_EARLY_OFFERS = 8
 
 
 @dataclass
@@ -81,6 +85,7 @@ class TrackedFlow:
     core_slot: int = -1                 # its slot in Handoff.followed, -1: followed here
     follow_wait: int = 0                # events it waits before it is offered again
     follow_misses: int = 0              # short stints in numba in a row
+    early_offers: int = 0               # offers held back as premature
 
     def in_order(self, d, pos, data, frame, ts_ns, flush=False):
         """The bytes of direction `d` that are now in stream order, as [(bytes, frame,
@@ -209,6 +214,9 @@ class Handoff:
         """Hand a mining flow's lines to numba (`followed`) when it can take them."""
         if tracked.follow_wait > 0:
             tracked.follow_wait -= 1
+            return False
+        if tracked.early_offers < MAX_EARLY_OFFERS and self.followed.premature(tracked):
+            tracked.early_offers += 1              # offered again at its next event
             return False
         if tracked.flow_id in self.flows and self.followed.hand_over(tracked):
             return True

@@ -34,6 +34,7 @@ from .steady import (ETHPROXY_GET_WORK, ETHPROXY_HASHRATE, ETHPROXY_SUBMIT_WORK,
                      XMRIG_JOB, XMRIG_SUBMIT, ZCASH_NOTIFY, ZCASH_SUBMIT)
 
 DIRECTIONS = (TOSERVER, TOCLIENT)
+NO_SETTING = (None, None, None)   # MiningSession._current before a difficulty or target
 _HEADER = "0x" + "0" * 64
 
 # what each class's lines are, as the dialect builders make them (method, signature,
@@ -122,6 +123,17 @@ class FollowedFlows:
         fk.hash_ring(scratch[0], *scratch[8:11], 0)              # ints, ring key/len/hash
 
     # ------------------------------------------------------------ in
+
+    @staticmethod
+    def premature(tracked) -> bool:
+        """True while a hand-over would most likely come straight back: the session has
+        no difficulty or target in force, or has seen no job yet. The lines that bring
+        the first of each are ones numba leaves to Python (a subscribe or login reply, a
+        first set_difficulty, set_target or work, a first notify or job that adds its
+        dialect's vote). The caller bounds the wait (Handoff.MAX_EARLY_OFFERS): a capture
+        may show neither (only the miner's side, or a flow picked up mid-stream)."""
+        session = tracked.session
+        return session.jobs == 0 or session._current == NO_SETTING
 
     def hand_over(self, tracked) -> bool:
         """Follow `tracked` here from now on; False when its session cannot be."""

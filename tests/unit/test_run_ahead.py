@@ -102,3 +102,52 @@ def test_in_step_calls_at_rest_before_each_item():
     seen = []
     got = [k for k in in_step(iter(items), lambda: seen.append(len(items.made)))]
     assert got == list(range(5)) and seen == [1, 2, 3, 4, 5]
+
+
+def test_what_at_rest_returns_runs_after_the_thread_is_let_go_before_the_item():
+    """at_rest's callable for item k runs while the thread makes item k+1 (which waits
+    for that callable to start): it would time out if the thread were still held."""
+    n = 4
+    log = []
+    after_started = [threading.Event() for _ in range(n)]
+    made = [threading.Event() for _ in range(n)]
+    rests = iter(range(n))
+
+    def before(k):
+        if k:
+            assert after_started[k - 1].wait(WAIT_S)
+        log.append(("made", k))
+        made[k].set()
+
+    def at_rest():
+        k = next(rests)
+        log.append(("rest", k))
+
+        def after():
+            after_started[k].set()
+            if k + 1 < n:
+                assert made[k + 1].wait(WAIT_S)    # the thread got on with the next item
+            log.append(("after", k))
+        return after
+
+    got = []
+    for k in run_ahead(iter(Items(n, before=before)), at_rest, "test-after"):
+        assert log[-1] == ("after", k)            # the callable ran before the item came
+        got.append(k)
+    assert got == list(range(n))
+    for k in range(n - 1):
+        assert log.index(("rest", k)) < log.index(("made", k + 1)) < log.index(("after", k))
+
+
+def test_in_step_runs_what_at_rest_returns_before_the_item():
+    items = Items(3)
+    log = []
+
+    def at_rest():
+        log.append(("rest", len(items.made)))
+        return lambda: log.append(("after", len(items.made)))
+
+    for k in in_step(iter(items), at_rest):
+        log.append(("item", k))
+    assert log == [("rest", 1), ("after", 1), ("item", 0), ("rest", 2), ("after", 2),
+                   ("item", 1), ("rest", 3), ("after", 3), ("item", 2)]

@@ -185,3 +185,30 @@ def test_tshark_agrees_on_tunnel_ports(tmp_path):
         if theirs != ours:
             mismatches[case.name] = (ours, theirs)
     assert mismatches == TSHARK_DIFFERS
+
+
+def test_count_outcomes_counts_each_status_and_anomaly():
+    """The per-batch counters (the engine's stats) from one batch of every generated
+    case and failure, as np.bincount gives them; codes past a counter's end are left out."""
+    import numpy as np
+
+    from detector.engine.decode import count_outcomes
+
+    records = [(c.linktype, c.frame) for c in CASES] + [(lt, f) for _, lt, f, _ in FAILURES]
+    _, _, pkts = decode_frames(records)
+    assert len(set(pkts["status"].tolist())) > 3
+    pkts["l4_anomaly"][::7] = len(dt.L4_ANOMALIES) - 1     # none of the cases has one
+    pkts["l4_anomaly"][1::11] = 1
+    status = np.zeros(len(dt.DECODE_REASONS), np.int64)
+    anomaly = np.zeros(len(dt.L4_ANOMALIES), np.int64)
+    count_outcomes(pkts, status, anomaly)
+    count_outcomes(pkts[:5], status, anomaly)          # counters add up
+    want = np.bincount(np.concatenate((pkts["status"], pkts["status"][:5])),
+                       minlength=len(status))
+    assert status.tolist() == want.tolist()
+    want = np.bincount(np.concatenate((pkts["l4_anomaly"], pkts["l4_anomaly"][:5])),
+                       minlength=len(anomaly))
+    assert anomaly.tolist() == want.tolist()
+    short = np.zeros(1, np.int64)                      # only DECODE_OK's counter
+    count_outcomes(pkts, short, np.zeros(1, np.int64))
+    assert short[0] == np.count_nonzero(pkts["status"] == dt.DECODE_OK)

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from detector.engine import handoff
 from detector.pipeline import EngineOptions
 from detector.protocols import follow_kernel as fk
+from detector.protocols.followed import FollowedFlows
 from detector.scan_command import load_detectors, scan_capture
 from detector.protocols.message import TOCLIENT, TOSERVER
 from detector.protocols.session import MODE_OTHER
@@ -129,6 +130,11 @@ SOCKS5_CONNECT = b"\x05\x01\x00" + b"\x05\x01\x00\x03\x0cpool.example\x0d\x05"  
 SOCKS5_REPLIES = b"\x05\x00" + b"\x05\x00\x00\x01\x0a\x00\x00\x01\x0d\x05"
 
 
+# the miner's shares before the pool speaks: enough for the hand-over, which waits
+# MAX_EARLY_OFFERS events for a setting and a job that this pool never sends
+LATE_SHARES = handoff.MAX_EARLY_OFFERS + 4
+
+
 def _late_pool_chunks(client_opening, pool_opening):
     """A miner's subscribe, authorize and shares (detected from its side alone), then
     the pool's first bytes and its replies, one segment each."""
@@ -136,11 +142,12 @@ def _late_pool_chunks(client_opening, pool_opening):
              {"id": 2, "method": "mining.authorize", "params": [WORKER, "x"]}]
     lines += [{"id": 3 + k, "method": "mining.submit",
                "params": [WORKER, "6a1f", "00000000", "5e1f0a3b", "1d2c3b4a"]}
-              for k in range(6)]
+              for k in range(LATE_SHARES)]
     out = [(TOSERVER, client_opening + json.dumps(lines[0]).encode() + b"\n")]
     out += [(TOSERVER, json.dumps(m).encode() + b"\n") for m in lines[1:]]
     out += [(TOCLIENT, pool_opening + b'{"id":3,"result":true,"error":null}\n')]
-    out += [(TOCLIENT, b'{"id":%d,"result":true,"error":null}\n' % (3 + k)) for k in range(1, 6)]
+    out += [(TOCLIENT, b'{"id":%d,"result":true,"error":null}\n' % (3 + k))
+            for k in range(1, LATE_SHARES)]
     return [(d, data, i + 1, 1_700_000_000_000_000_000 + i * 10 ** 9)
             for i, (d, data) in enumerate(out)]
 
@@ -160,7 +167,7 @@ def test_a_pool_that_speaks_after_the_hand_over(client_opening, pool_opening, po
     monkeypatch.setattr(handoff.Handoff, "feed",
                         lambda self, tracked, d, *a: fed.append(d) or real(self, tracked, d, *a))
     _, final, _ = both_ways(_late_pool_chunks(client_opening, pool_opening), 1, max_batch=1)
-    assert final["summary"]["shares_accepted"] == 6
+    assert final["summary"]["shares_accepted"] == LATE_SHARES
     assert final["dirs"][1][:2] == ("json", bool(client_opening))    # mode, proxied
     fed.clear()
     drive(_late_pool_chunks(client_opening, pool_opening), 8, random.Random(1), 1)
@@ -178,3 +185,66 @@ def test_a_pool_opening_that_arrives_out_of_order():
     _, final, _ = both_ways(chunks, 1, max_batch=1)
     assert final["dirs"][1][0] == MODE_OTHER
     assert final["summary"]["shares_accepted"] == 0
+
+
+def _stratum_chunks(difficulty_at, lines_after=12, pool=True):
+    """A miner's subscribe and authorize, the pool's replies, its first set_difficulty
+    and notify after `difficulty_at` more shares, then shares; one segment per line.
+    Without `pool`, only the miner's side (asymmetric routing)."""
+    share = {"method": "mining.submit",
+             "params": [WORKER, "6a1f", "00000000", "5e1f0a3b", "1d2c3b4a"]}
+    out = [(TOSERVER, {"id": 1, "method": "mining.subscribe", "params": ["cgminer/4.10.0"]}),
+           (TOCLIENT, {"id": 1, "result": [[["mining.notify", "ae68"]], "08000002", 4],
+                       "error": None}),
+           (TOSERVER, {"id": 2, "method": "mining.authorize", "params": [WORKER, "x"]}),
+           (TOCLIENT, {"id": 2, "result": True, "error": None})]
+    out += [(TOSERVER, dict(share, id=3 + k)) for k in range(difficulty_at)]
+    out += [(TOCLIENT, {"id": None, "method": "mining.set_difficulty", "params": [1024]}),
+            (TOCLIENT, {"id": None, "method": "mining.notify", "params": [
+                "6a1f", "00" * 32, "01", "02", [], "20000000", "1d00ffff", "5e1f0a3b", True]})]
+    n = 3 + difficulty_at
+    for k in range(lines_after):
+        out += [(TOSERVER, dict(share, id=n + k)),
+                (TOCLIENT, {"id": n + k, "result": True, "error": None})]
+    if not pool:
+        out = [line for line in out if line[0] == TOSERVER]
+    return [(d, json.dumps(m).encode() + b"\n", i + 1, 1_700_000_000_000_000_000 + i * 10 ** 9)
+            for i, (d, m) in enumerate(out)]
+
+
+def _hand_overs(monkeypatch):
+    """(setting in force, jobs seen, early offers) of each flow numba took."""
+    taken = []
+    real = FollowedFlows.hand_over
+
+    def hand_over(self, tracked):
+        ok = real(self, tracked)
+        if ok:
+            s = tracked.session
+            taken.append((s._current, s.jobs, tracked.early_offers))
+        return ok
+    monkeypatch.setattr(FollowedFlows, "hand_over", hand_over)
+    return taken
+
+
+@pytest.mark.parametrize("difficulty_at", [0, 3])
+def test_a_flow_is_handed_over_once_the_pool_set_a_difficulty_and_a_job(difficulty_at,
+                                                                         monkeypatch):
+    """Before the pool's first difficulty and job, the flow stays in Python (the lines
+    that bring them are ones numba leaves to Python: the hand-over would come straight
+    back); then numba takes it once, and gives it back only at the end."""
+    taken = _hand_overs(monkeypatch)
+    _, final, followed = both_ways(_stratum_chunks(difficulty_at), 1, max_batch=1)
+    assert final["summary"]["shares_accepted"] == 12
+    assert [(current, jobs) for current, jobs, _ in taken] == [((1024, None, None), 1)]
+    assert followed.returns == 1 and followed.lines == 24
+
+
+def test_a_miner_side_alone_is_handed_over_after_a_few_early_offers(monkeypatch):
+    """No pool side (asymmetric routing): no setting or job ever comes, so the flow is
+    handed over after MAX_EARLY_OFFERS events rather than read in Python to the end."""
+    taken = _hand_overs(monkeypatch)
+    _, final, followed = both_ways(_stratum_chunks(2, 20, pool=False), 1, max_batch=1)
+    assert final["summary"]["shares_submitted"] == 22
+    assert taken == [((None, None, None), 0, handoff.MAX_EARLY_OFFERS)]
+    assert followed.returns == 1 and followed.lines > 0
