@@ -29,9 +29,10 @@ def run_ahead(items, at_rest, name="minewatch-run-ahead"):
     computed and before the thread starts on the next one: the one moment the
     caller may read what `items` writes. If it returns a callable, that runs
     (in the caller's thread) once the thread is let go, before the item is
-    yielded. The caller then works on the item while the thread computes the next. An exception from `items` is raised
-    here after the items before it. Closing this generator (or an exception in
-    the caller) stops the thread before its next item and waits for it.
+    yielded. The caller then works on the item while the thread computes the
+    next. An exception from `items` is raised here after the items before it.
+    Closing this generator (or an exception in the caller) stops the thread
+    before its next item and waits for it.
     """
     ready = queue.SimpleQueue()
     go = threading.Semaphore(0)
