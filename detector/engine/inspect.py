@@ -17,7 +17,8 @@ A flow leaves inspection early when a direction opens with a TLS record or an SS
 banner (encrypted: its ClientHello is read, nothing is matched), or with bytes no
 text protocol sends (opens_as_text) unless a proxy request opened the flow or the
 bytes open as a binary signature may (rules.binary_openings): the mining protocols
-but Stratum V2 are text both ways.
+but Stratum V2 are text both ways. These are judged once the opening is in
+(opening_length), however the sender cut it.
 
 Memory is fixed at construction, whatever the traffic: 2 x capacity head slots
 of K bytes (each with its packet records) plus a few words per row. A direction
@@ -62,6 +63,10 @@ PEEK_OFF = 0   # peek[row]: nothing to hand over
 PEEK_ON = 1    # hand over new client head bytes (Python sets PEEK_DONE when it has enough)
 PEEK_DONE = 2  # the client opened with a proxy request; Python has the names it needs
 TEXT_WINDOW = 64   # opening bytes of a direction looked at for bytes no text protocol sends
+OPENING_BYTES = 4  # a direction's opening (TLS record header, "SSH-") is judged once these
+                   # bytes are in, or a proxy request's when they may begin one (opening_length)
+MAX_OPENING = 11   # the longest opening_length: a SOCKS5 greeting with 9 methods
+CONNECT = np.frombuffer(b"CONN", np.uint8)   # what opens_proxy_request reads of "CONNECT "
 DNS_PORT = 53
 DNS_HEADER = 12
 PROTO_UDP = 17
@@ -235,13 +240,13 @@ def not_cleartext(heads, at):
 
 
 @inline_kernel
-def opens_as_text(heads, at, contig):
-    """No byte of rules.NOT_TEXT_BYTES (C0 controls but tab, LF, CR) in the first
-    TEXT_WINDOW bytes of the stream at heads[at:]. JSON lines and HTTP requests and
-    replies pass; binary protocols and encrypted bytes picked up mid-stream seldom do
-    (a random byte is one of them with odds 29/256)."""
+def opens_as_text(heads, at, start, contig):
+    """No byte of rules.NOT_TEXT_BYTES (C0 controls but tab, LF, CR) in the bytes
+    [start, contig) of the stream at heads[at:] that lie in its first TEXT_WINDOW. JSON
+    lines and HTTP requests and replies pass; binary protocols and encrypted bytes picked
+    up mid-stream seldom do (a random byte is one of them with odds 29/256)."""
     text = True
-    j = np.int64(0)
+    j = np.int64(start)
     n = min(contig, np.int64(TEXT_WINDOW))
     while text and j < n:
         b = heads[at + j]
@@ -284,6 +289,39 @@ def opens_proxy_request(heads, at, contig):
         else:
             found = b0 == 0x04 and b1 == 0x01 and contig >= 9
     return found
+
+
+@inline_kernel
+def opening_length(heads, at, n, d):
+    """How many bytes of a direction's opening are read before it is judged (TLS, SSH, a
+    proxy request, text), given its first n contiguous bytes at heads[at:]: OPENING_BYTES,
+    or what a client's proxy request that they may begin needs (opens_proxy_request). The
+    judgement then reads the opening whole, however the sender cut it: a ClientHello or a
+    SOCKS greeting split after a byte or two is a known way around DPI."""
+    need = np.int64(OPENING_BYTES)
+    if d == 0 and n >= 2:
+        b0, b1 = heads[at], heads[at + 1]
+        if b0 == 0x05 and 1 <= b1 <= 9:
+            need = 2 + np.int64(b1)                          # SOCKS5: 5, n, n methods
+        elif b0 == 0x04 and b1 == 0x01:
+            need = np.int64(9)                               # SOCKS4 CONNECT
+        else:
+            connect = True
+            for j in range(min(n, np.int64(len(CONNECT)))):
+                connect = connect and heads[at + j] == CONNECT[j]
+            if connect:
+                need = np.int64(8)                           # "CONNECT "
+    return need
+
+
+@inline_kernel
+def first_judged_byte(streams, segs, row, d, slot, old):
+    """0, or 1 when the stream's first byte came alone: a lone byte decides nothing (a
+    keepalive probe's garbage byte can be the first a capture sees of an idle
+    connection). Reads the head segments of the packets before this one."""
+    n = streams[row, d, S_NSEG]
+    first_end = segs[slot, 1, 0] if n >= 2 else old      # where the second packet began
+    return np.int64(1) if old > 0 and first_end == 1 else np.int64(0)
 
 
 @inline_kernel
@@ -580,7 +618,10 @@ def inspect_batch(pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_packet,
         streams[row, d, S_PEND_LEN] = pend_len
         imeta[IM_GAPS] += gaps
         copy_bytes(heads, at + lo, buf, off + (lo - rel), hi - lo)
-        if (state == INSPECT_MATCHING and old == 0 and contig >= 4 and d == 0
+        # the opening was judged before this packet (settled), or is now (opened)
+        settled = old >= MAX_OPENING or old >= opening_length(heads, at, old, d)
+        opened = not settled and contig >= opening_length(heads, at, contig, d)
+        if (opened and state == INSPECT_MATCHING and d == 0
                 and opens_tls_handshake(heads, at)):
             state = INSPECT_TLS                  # no cleartext inside: only its ClientHello
             insp_state[row] = state
@@ -592,28 +633,28 @@ def inspect_batch(pkts, buf, ts_ns, first_record, flow_of_packet, fid_of_packet,
             if insp_state[row] == INSPECT_OFF:
                 release_slots(row, slot_of, free_slots, imeta)
             continue
-        if old == 0 and contig >= 4:
-            if not_cleartext(heads, at):
-                insp_state[row] = INSPECT_OFF
-                imeta[IM_EXCLUDED] += 1
-                release_slots(row, slot_of, free_slots, imeta)
-                continue
-        if old == 0 and d == 0 and opens_proxy_request(heads, at, contig):
+        if opened and not_cleartext(heads, at):
+            insp_state[row] = INSPECT_OFF
+            imeta[IM_EXCLUDED] += 1
+            release_slots(row, slot_of, free_slots, imeta)
+            continue
+        if opened and d == 0 and opens_proxy_request(heads, at, contig):
             peek[row] = PEEK_ON                  # matching goes on: cleartext may follow
         # a binary opening: no text signature can match this direction, and a text
         # mining protocol needs both to be text; a proxy's binary framing (SOCKS) is
-        # spared, and a lone byte decides nothing (a keepalive probe's garbage byte can
-        # be the first a capture sees of an idle connection)
-        if (old == 0 and contig >= 2 and peek[row] == PEEK_OFF
-                and not opens_as_text(heads, at, contig)
+        # spared. The first TEXT_WINDOW bytes are read from the opening on, as they come.
+        if ((opened or settled) and old < TEXT_WINDOW and peek[row] == PEEK_OFF
+                and not opens_as_text(heads, at, old if settled else first_judged_byte(
+                    streams, segs, row, d, slot, old), contig)
                 and not opens_binary_signature(heads, at, binary_openings)):
             insp_state[row] = INSPECT_OFF
             imeta[IM_NOT_TEXT] += 1
             release_slots(row, slot_of, free_slots, imeta)
             continue
         if d == 0 and contig > old and peek[row] == PEEK_ON:
-            add_event(events, arena, imeta, fid, row, EV_PEEK, 0, frame, ts_ns[i], old,
-                      heads, at + old, contig - old)
+            seen = 0 if opened else old          # the opening's bytes go with it
+            add_event(events, arena, imeta, fid, row, EV_PEEK, 0, frame, ts_ns[i], seen,
+                      heads, at + seen, contig - seen)
             imeta[IM_PEEKS] += 1
         if contig > old:
             k = streams[row, d, S_NSEG]

@@ -14,6 +14,10 @@ mining_tls (truth: every mining flow, computed here from what was generated)
                       (timing only), next to ordinary HTTPS browsing
   config_url.pcap     a config.json over HTTP names an unlisted pool by a stratum
                       URL; two short TLS sessions to it follow (SNI; DNS only)
+  split_openings.pcap short sessions whose client cuts its first write after a byte
+                      or three, as DPI-evasion tools do: two ClientHellos to a pool
+                      name, a SOCKS5 greeting (cleartext stratum inside), an HTTP
+                      CONNECT (TLS inside); no DNS, too short for timing
 benign
   mqtt_tls.pcap       MQTT over TLS: telemetry broadcast to 4 subscribers,
                       PINGREQ keepalives, periodic client publishes
@@ -176,17 +180,31 @@ def job_schedule(rng, start, end, lo_s=10, hi_s=60):
         out.append(t)
 
 
+def cut_first_write(flights, cuts):
+    """`flights` with the client's first write sent in pieces ending at the offsets
+    `cuts` (zapret and GoodbyeDPI cut a ClientHello or a proxy greeting so)."""
+    (c2s, data), rest = flights[0], flights[1:]
+    assert c2s and cuts
+    bounds = [0, *cuts, len(data)]
+    return [(True, data[a:b]) for a, b in zip(bounds, bounds[1:])] + list(rest)
+
+
 def mine(tl, rng, client, cport, server, sport, start, end, jobs, dialect, sni=None,
-         tls=True, preamble=None, share_mean_s=None, rtt_ns=None):
-    """One miner's connection from `start` to `end`; returns its truth flow."""
+         tls=True, preamble=None, share_mean_s=None, rtt_ns=None, cuts=None):
+    """One miner's connection from `start` to `end`; returns its truth flow. `cuts`:
+    where the client cuts its first write (the preamble's, else the ClientHello)."""
     rtt = rtt_ns or int(rng.uniform(20, 120) * MS)
     conn = tl.tcp(client, cport, server, sport, rtt)
     t = conn.open(start)
     if preamble:
-        t = conn.flights(t, preamble, gap_ns=MS)
+        t = conn.flights(t, cut_first_write(preamble, cuts) if cuts else preamble,
+                         gap_ns=MS)
     channel = TlsChannel(sni=sni) if tls else None
     if channel is not None:
-        t = conn.flights(t, channel.handshake())
+        handshake = channel.handshake()
+        if cuts and not preamble:
+            handshake = cut_first_write(handshake, cuts)
+        t = conn.flights(t, handshake)
     wire = Wire(conn, channel)
     t = wire.send(t, True, dialect.login())
     for msg in dialect.login_reply():
@@ -544,12 +562,38 @@ def config_url(path, seed=105):
     return truth
 
 
+def split_openings(path, seed=106):
+    rng = random.Random(seed)
+    tl = Timeline()
+    truth = []
+    host = "xmr-eu1.nanopool.org"
+    sessions = [("10.15.0.61", "203.0.113.50", 14433, None, (1,), "encrypted"),
+                ("10.15.0.62", "203.0.113.50", 14433, None, (2,), "encrypted"),
+                ("10.15.0.63", "10.15.0.1", 1080,
+                 socks5_connect("stratum.example-pool.net", 3333), (2,), "stratum-v1"),
+                ("10.15.0.64", "10.15.0.2", 8080, http_connect(host, 14433), (3,), "proxied")]
+    for i, (client, server, port, pre, cuts, variant) in enumerate(sessions):
+        start = T0_NS + (10 + 150 * i) * S
+        end = start + 120 * S                    # below the timing gate: names decide
+        jobs = job_schedule(rng, start, end)
+        cleartext = variant == "stratum-v1"
+        dialect = StratumV1(rng.randrange(1 << 30)) if cleartext else Xmrig(rng.randrange(1 << 30))
+        f = mine(tl, rng, client, 48000 + i, server, port, start, end, jobs, dialect,
+                 sni=None if pre else host, tls=not cleartext, preamble=pre, cuts=cuts,
+                 share_mean_s=15)
+        f["variant"] = variant
+        truth.append(f)
+    tl.write(path)
+    return truth
+
+
 CAPTURES = {
     "pool_sni_dns.pcap": ("mining_tls", pool_sni_dns),
     "pool_by_ip.pcap": ("mining_tls", pool_by_ip),
     "proxied.pcap": ("mining_tls", proxied),
     "solo_timing.pcap": ("mining_tls", solo_timing),
     "config_url.pcap": ("mining_tls", config_url),
+    "split_openings.pcap": ("mining_tls", split_openings),
     "mqtt_tls.pcap": ("benign", mqtt_tls),
     "ws_chat.pcap": ("benign", ws_chat),
     "h2_idle.pcap": ("benign", h2_idle),

@@ -40,7 +40,7 @@ def test_the_kernel_and_the_signature_compiler_agree_on_text():
     (binary_openings is computed from the set, the kernel tests the bytes)."""
     for b in range(256):
         data = np.frombuffer(b"ab" + bytes([b]), np.uint8)
-        assert opens_as_text(data, 0, len(data)) == (b not in NOT_TEXT_BYTES), b
+        assert opens_as_text(data, 0, 0, len(data)) == (b not in NOT_TEXT_BYTES), b
 
 
 @pytest.mark.parametrize("opening", [b"\x00\x01\x02\x03", b"\x1b[0m", b"abc\x0cdef",
