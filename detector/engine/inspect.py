@@ -66,7 +66,7 @@ TEXT_WINDOW = 64   # opening bytes of a direction looked at for bytes no text pr
 OPENING_BYTES = 4  # a direction's opening (TLS record header, "SSH-") is judged once these
                    # bytes are in, or a proxy request's when they may begin one (opening_length)
 MAX_OPENING = 11   # the longest opening_length: a SOCKS5 greeting with 9 methods
-CONNECT = np.frombuffer(b"CONN", np.uint8)   # what opens_proxy_request reads of "CONNECT "
+CONNECT = np.frombuffer(b"CONN", np.uint8)   # what proxy_request_length reads of "CONNECT "
 DNS_PORT = 53
 DNS_HEADER = 12
 PROTO_UDP = 17
@@ -273,21 +273,36 @@ def opens_tls_handshake(heads, at):
 
 
 @inline_kernel
+def proxy_request_length(heads, at, n):
+    """The bytes opens_proxy_request reads of the proxy request the first n bytes at
+    heads[at:] may begin: 2 + its methods for a SOCKS5 greeting (5, n methods, n
+    bytes), 9 for a SOCKS4 CONNECT, 8 for an HTTP "CONNECT "; 0 when they begin none."""
+    need = np.int64(0)
+    if n >= 2 and heads[at] == 0x05 and 1 <= heads[at + 1] <= 9:
+        need = 2 + np.int64(heads[at + 1])
+    elif n >= 2 and heads[at] == 0x04 and heads[at + 1] == 0x01:
+        need = np.int64(9)
+    else:
+        connect = True
+        for j in range(min(n, np.int64(len(CONNECT)))):
+            connect = connect and heads[at + j] == CONNECT[j]
+        if connect:
+            need = np.int64(8)
+    return need
+
+
+@inline_kernel
 def opens_proxy_request(heads, at, contig):
-    """HTTP CONNECT, a SOCKS5 greeting (5, n methods, n bytes) or a SOCKS4 CONNECT:
-    the target host of a proxied connection follows in the client's first bytes."""
-    found = False
-    if contig >= 3:
-        b0, b1 = heads[at], heads[at + 1]
-        if contig >= 8 and b0 == 0x43 and b1 == 0x4F and heads[at + 2] == 0x4E:
-            found = heads[at + 3] == 0x4E and heads[at + 7] == 0x20          # "CONNECT "
-        elif b0 == 0x05 and 1 <= b1 <= 9 and contig >= 2 + np.int64(b1):
-            found = True
-            for j in range(2, 2 + np.int64(b1)):
-                if heads[at + j] > 0x09 and heads[at + j] != 0xFF:   # IANA method numbers
-                    found = False
-        else:
-            found = b0 == 0x04 and b1 == 0x01 and contig >= 9
+    """HTTP CONNECT, a SOCKS5 greeting or a SOCKS4 CONNECT (proxy_request_length): the
+    target host of a proxied connection follows in the client's first bytes."""
+    need = proxy_request_length(heads, at, contig)
+    found = 0 < need <= contig
+    if found and heads[at] == 0x05:
+        for j in range(2, need):
+            if heads[at + j] > 0x09 and heads[at + j] != 0xFF:   # IANA method numbers
+                found = False
+    elif found and heads[at] == 0x43:
+        found = heads[at + 7] == 0x20                                  # "CONNECT "
     return found
 
 
@@ -295,22 +310,14 @@ def opens_proxy_request(heads, at, contig):
 def opening_length(heads, at, n, d):
     """How many bytes of a direction's opening are read before it is judged (TLS, SSH, a
     proxy request, text), given its first n contiguous bytes at heads[at:]: OPENING_BYTES,
-    or what a client's proxy request that they may begin needs (opens_proxy_request). The
-    judgement then reads the opening whole, however the sender cut it: a ClientHello or a
-    SOCKS greeting split after a byte or two is a known way around DPI."""
+    or what a client's proxy request that they may begin needs (proxy_request_length).
+    The judgement then reads the opening whole, however the sender cut it: a ClientHello
+    or a SOCKS greeting split after a byte or two is a known way around DPI."""
     need = np.int64(OPENING_BYTES)
     if d == 0 and n >= 2:
-        b0, b1 = heads[at], heads[at + 1]
-        if b0 == 0x05 and 1 <= b1 <= 9:
-            need = 2 + np.int64(b1)                          # SOCKS5: 5, n, n methods
-        elif b0 == 0x04 and b1 == 0x01:
-            need = np.int64(9)                               # SOCKS4 CONNECT
-        else:
-            connect = True
-            for j in range(min(n, np.int64(len(CONNECT)))):
-                connect = connect and heads[at + j] == CONNECT[j]
-            if connect:
-                need = np.int64(8)                           # "CONNECT "
+        proxy = proxy_request_length(heads, at, n)
+        if proxy > 0:
+            need = proxy
     return need
 
 
